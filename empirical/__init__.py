@@ -1,0 +1,1 @@
+"""mialaw.empirical: membership inference against real fine-tuned classifiers."""

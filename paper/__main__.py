@@ -1,0 +1,5 @@
+import sys
+
+from mialaw.paper.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""The `mialaw` command: a thin dispatcher over each subpackage's own command line.
+
+Each subcommand module exposes ``add_arguments(parser)``, which adds its options (or nested
+subcommands) and sets ``handler`` with ``parser.set_defaults(handler=fn)``; ``fn(args) -> int``
+imports heavy dependencies (sympy, numba, torch) only when called, so ``mialaw --help`` is instant.
+A handler reports bad input by raising ``ValueError``: the dispatcher prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "theory": ("mialaw.theory.cli", "exact theory of the Gaussian membership model"),
+    "simulate": ("mialaw.simulate.cli", "Monte Carlo of the membership game (oracle and LiRA)"),
+    "empirical": ("mialaw.empirical.cli", "LiRA/RMIA against real fine-tuned classifiers"),
+    "reproduce": ("mialaw.paper.reproduce", "run the whole study and write every figure and table"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mialaw",
+        description="Membership-inference vulnerability as a power law of shots per class.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        try:
+            cli_module = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # a real missing dependency, not an absent subcommand
+                raise
+            continue
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        cli_module.add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ValueError as err:
+        # Validation at the public surface raises ValueError with a readable message.
+        parser.exit(2, f"mialaw {args.command}: error: {err}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""mialaw.simulate: Monte Carlo of the membership game."""

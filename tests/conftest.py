@@ -1,0 +1,12 @@
+import os
+
+# Hub loaders (timm, torchvision, huggingface) must fail fast: no network here or in CI.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import settings  # noqa: E402
+
+# numba's first compile and scipy quadrature exceed hypothesis' default deadline.
+settings.register_profile("default", deadline=None, max_examples=30)
+settings.register_profile("thorough", deadline=None, max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
