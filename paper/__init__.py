@@ -1,1 +1,1 @@
-"""mialaw.paper: the command line and the reproduction of the study (the top of the dependency graph)."""
+"""mialaw.paper: the command line and the reproduction of the study (top of the dependencies)."""
