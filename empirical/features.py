@@ -1,0 +1,372 @@
+"""Frozen-backbone features, extracted once in batches and cached on disk.
+
+:func:`get_features` loads a dataset (or a subset of it), runs a backbone over it in batches under
+``torch.inference_mode`` on cpu or cuda, and caches the result under a key of everything that
+determines the features: dataset, split, classes, the exact images (a hash of their bytes), the
+backbone and its weights, resolution and normalisation, flipping and the code version. A cache
+entry whose key or checksum does not match is rebuilt with a
+:class:`~mialaw.empirical.cache.CacheWarning`, never used.
+
+The ``gaussian`` dataset (the theory's model in feature space) needs no backbone and no cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .cache import CacheError, CacheWarning, default_cache_dir, key_digest, load_arrays, save_arrays
+from .datasets import (
+    ImageDataset,
+    check_dataset_name,
+    first_per_class,
+    gaussian_features,
+    load_dataset,
+)
+
+#: Bump when a change in this code changes the features computed for the same inputs.
+FEATURE_CODE_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """Features of a dataset (subset) under one backbone.
+
+    ``indices`` index the dataset split after class selection (the images the features come from);
+    ``labels`` are 0..C-1 with ``class_ids``/``class_names`` giving the original classes.
+    ``flipped`` holds the features of the horizontally flipped images when requested.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    flipped: np.ndarray | None
+    dataset: str
+    backbone: str
+    key: str
+    indices: np.ndarray
+    class_names: tuple[str, ...]
+    class_ids: tuple[int, ...]
+    split: str = "train"
+    resolution: int | None = None
+    preprocess_key: str = ""
+    cache_path: str | None = None
+    model: object | None = None  # the GaussianModel behind a "gaussian" FeatureSet
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def subset(self, idx) -> FeatureSet:
+        """The rows ``idx`` (integer indices or a boolean mask into this set)."""
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return replace(
+            self,
+            features=self.features[idx],
+            labels=self.labels[idx],
+            flipped=None if self.flipped is None else self.flipped[idx],
+            indices=self.indices[idx],
+        )
+
+    def select_classes(self, classes) -> FeatureSet:
+        """Keep the given labels (an int C: the first C), renumbered 0..C-1 in the given order."""
+        if isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
+            if not 2 <= classes <= self.num_classes:
+                raise ValueError(f"classes must be between 2 and {self.num_classes}; got {classes}")
+            classes = range(int(classes))
+        classes = [int(c) for c in classes]
+        if len(set(classes)) != len(classes) or len(classes) < 2:
+            raise ValueError(f"classes must be at least 2 distinct labels; got {classes}")
+        if not all(0 <= c < self.num_classes for c in classes):
+            raise ValueError(f"classes must be labels in [0, {self.num_classes}); got {classes}")
+        remap = np.full(self.num_classes, -1, dtype=np.int64)
+        remap[classes] = np.arange(len(classes))
+        keep = np.flatnonzero(remap[self.labels] >= 0)
+        sub = self.subset(keep)
+        return replace(
+            sub,
+            labels=remap[sub.labels],
+            class_names=tuple(self.class_names[c] for c in classes),
+            class_ids=tuple(self.class_ids[c] for c in classes),
+        )
+
+
+def check_features(features, name: str = "features") -> np.ndarray:
+    """A finite float32 (n, f) copy of ``features``; ValueError naming the bad rows otherwise."""
+    a = np.asarray(features)
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-d array (examples x features); got {a.shape}"
+        )
+    a = a.astype(np.float32)
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"{name} contain NaN or inf in {rows.size} of {a.shape[0]} rows "
+            f"(first: {rows[:5].tolist()})"
+        )
+    return a
+
+
+def _sha(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_indices(indices, n: int) -> np.ndarray:
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError("indices must be a non-empty one-dimensional integer array")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"indices must lie in [0, {n}); got range [{idx.min()}, {idx.max()}]")
+    if np.unique(idx).size != idx.size:
+        raise ValueError("indices must not repeat")
+    return idx.astype(np.int64)
+
+
+def _check_batch_size(batch_size) -> int:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    return int(batch_size)
+
+
+def extract_features(
+    backbone, images, *, batch_size: int = 256, progress: bool = True, desc: str = ""
+):
+    """Run ``backbone`` over ``images`` in batches; float32 (n, f) numpy array, finite-checked."""
+    from tqdm.auto import tqdm
+
+    batch_size = _check_batch_size(batch_size)
+    n = images.shape[0]
+    chunks = []
+    with tqdm(
+        total=n, desc=desc or backbone.name, unit="img", file=sys.stderr, disable=not progress
+    ) as bar:
+        for start in range(0, n, batch_size):
+            batch = np.ascontiguousarray(images[start : start + batch_size])
+            chunks.append(backbone.extract(batch).detach().to("cpu").numpy().astype(np.float32))
+            bar.update(batch.shape[0])
+    return check_features(np.concatenate(chunks), name=f"{backbone.name} features")
+
+
+def _gaussian(backbone, classes, flip, options) -> FeatureSet:
+    if backbone not in (None, "identity"):
+        raise ValueError(
+            "the 'gaussian' dataset lives in feature space: use backbone 'identity', "
+            f"not {backbone!r}"
+        )
+    if flip:
+        raise ValueError("flip is meaningless for the 'gaussian' dataset (it has no images)")
+    allowed = {"dim", "sigma", "n_per_class", "seed", "cov", "means"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValueError(f"gaussian options are {sorted(allowed)}; got unknown {sorted(unknown)}")
+    missing = {"dim", "n_per_class", "seed"} - set(options)
+    if missing:
+        raise ValueError(f"the 'gaussian' dataset needs {sorted(missing)} (dim, n_per_class, seed)")
+    classes = 2 if classes is None else classes
+    sample = gaussian_features(classes=classes, **options)
+    model = sample.model
+    key = {
+        "version": FEATURE_CODE_VERSION,
+        "dataset": "gaussian",
+        "dim": model.dim,
+        "classes": model.classes,
+        "sigma": model.sigma,
+        "n_per_class": int(options["n_per_class"]),
+        "data_sha": _sha(sample.features),
+    }
+    return FeatureSet(
+        features=sample.features,
+        labels=sample.labels,
+        flipped=None,
+        dataset="gaussian",
+        backbone="identity",
+        key=key_digest(key),
+        indices=np.arange(sample.labels.size, dtype=np.int64),
+        class_names=tuple(f"class {c}" for c in range(model.classes)),
+        class_ids=tuple(range(model.classes)),
+        split="train",
+        preprocess_key="identity",
+        model=model,
+    )
+
+
+def get_features(
+    dataset,
+    backbone="pixels",
+    *,
+    classes=None,
+    data_dir=None,
+    cache_dir=None,
+    device="auto",
+    resolution=None,
+    flip: bool = False,
+    batch_size: int = 256,
+    indices=None,
+    max_per_class: int | None = None,
+    split: str = "train",
+    weights=None,
+    use_cache: bool = True,
+    progress: bool = True,
+    **dataset_options,
+) -> FeatureSet:
+    """Features of ``dataset`` under ``backbone``, from the disk cache or extracted once.
+
+    Parameters
+    ----------
+    dataset : str or ImageDataset
+        A name from :data:`~mialaw.empirical.datasets.DATASETS`, or a loaded dataset. For
+        "gaussian", pass ``dim``, ``n_per_class``, ``seed`` (and ``sigma``, ``cov``, ``means``) as
+        keyword options and backbone "identity": features are drawn from the theory's model.
+    backbone : str or Backbone
+        A name from :data:`~mialaw.empirical.backbones.BACKBONES` or a built backbone.
+    classes : None, int C (the first C classes) or a sequence of class ids/names.
+    indices : int array, optional
+        Extract only these examples (indices into the split after class selection).
+    max_per_class : int, optional
+        Extract only the first ``max_per_class`` examples of each class (a deterministic pool; the
+        sweeps draw their S-shot samples from it). Exclusive with ``indices``.
+    flip : bool
+        Also extract features of the horizontally flipped images (``FeatureSet.flipped``).
+    device : "auto" (cuda if available), "cpu" or "cuda".
+    cache_dir : path, optional
+        Default ``$MIALAW_CACHE`` or ``~/.cache/mialaw``. ``use_cache=False`` neither reads nor
+        writes.
+    """
+    if isinstance(dataset, str) and check_dataset_name(dataset) == "gaussian":
+        if indices is not None or max_per_class is not None:
+            raise ValueError("the 'gaussian' dataset takes n_per_class, not indices/max_per_class")
+        return _gaussian(backbone, classes, flip, dataset_options)
+    from .backbones import Backbone, get_backbone
+
+    if isinstance(dataset, ImageDataset):
+        if classes is not None or dataset_options:
+            raise ValueError(
+                "classes and dataset options apply to a dataset name, not a loaded dataset"
+            )
+        ds = dataset
+    else:
+        ds = load_dataset(
+            dataset, data_dir=data_dir, classes=classes, split=split, **dataset_options
+        )
+    batch_size = _check_batch_size(batch_size)
+    if indices is not None and max_per_class is not None:
+        raise ValueError("give indices or max_per_class, not both")
+    if indices is not None:
+        select = _check_indices(indices, len(ds))
+    elif max_per_class is not None:
+        select = first_per_class(ds.labels, max_per_class)
+    else:
+        select = np.arange(len(ds), dtype=np.int64)
+    if isinstance(backbone, Backbone):
+        if resolution is not None or weights is not None:
+            raise ValueError(
+                "resolution and weights apply to a backbone name, not a built backbone"
+            )
+        bb = backbone
+    else:
+        bb = get_backbone(backbone, device=device, weights=weights, resolution=resolution)
+    if ds.images.dtype != np.uint8:
+        raise ValueError(f"dataset images must be uint8; got {ds.images.dtype}")
+
+    images = ds.images[select]
+    labels = np.ascontiguousarray(ds.labels[select], dtype=np.int64)
+    key = {
+        "version": FEATURE_CODE_VERSION,
+        "dataset": ds.name,
+        "split": ds.split,
+        "class_ids": list(ds.class_ids),
+        "backbone": bb.name,
+        "preprocess": bb.preprocess_key,
+        "flip": bool(flip),
+        "n": int(select.size),
+        "indices_sha": _sha(select),
+        "data_sha": _sha(images, labels),
+    }
+    digest = key_digest(key)
+    path = None
+    if use_cache:
+        safe_backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", bb.name)
+        directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        path = directory / f"{ds.name}-{safe_backbone}-{digest[:24]}.npz"
+    result = dict(
+        labels=labels,
+        dataset=ds.name,
+        backbone=bb.name,
+        key=digest,
+        indices=select,
+        class_names=ds.class_names,
+        class_ids=ds.class_ids,
+        split=ds.split,
+        resolution=bb.resolution,
+        preprocess_key=bb.preprocess_key,
+        cache_path=None if path is None else str(path),
+    )
+
+    if path is not None:
+        try:
+            arrays = load_arrays(path, key)
+            if arrays is not None:
+                _check_cached(arrays, select, labels, flip)
+                return FeatureSet(
+                    features=arrays["features"], flipped=arrays.get("flipped"), **result
+                )
+        except CacheError as exc:
+            warnings.warn(
+                f"feature cache {path} is {exc}; rebuilding it", CacheWarning, stacklevel=2
+            )
+
+    desc = f"{ds.name}/{bb.name}"
+    features = extract_features(bb, images, batch_size=batch_size, progress=progress, desc=desc)
+    flipped = None
+    if flip:
+        # Axis 2 is the image width for both (n, H, W) and (n, H, W, 3).
+        mirrored = np.flip(images, axis=2)
+        flipped = extract_features(
+            bb, mirrored, batch_size=batch_size, progress=progress, desc=desc + " flipped"
+        )
+    if path is not None:
+        arrays = {"features": features, "labels": labels, "indices": select}
+        if flipped is not None:
+            arrays["flipped"] = flipped
+        save_arrays(path, arrays, key)
+    return FeatureSet(features=features, flipped=flipped, **result)
+
+
+def _check_cached(arrays: dict, select, labels, flip: bool) -> None:
+    """The cached arrays must describe exactly the requested examples (else: stale)."""
+    features = arrays.get("features")
+    if features is None or features.ndim != 2 or features.shape[0] != select.size:
+        raise CacheError("stale: cached features have the wrong shape")
+    if not np.array_equal(arrays.get("indices"), select) or not np.array_equal(
+        arrays.get("labels"), labels
+    ):
+        raise CacheError("stale: cached indices/labels differ from the requested ones")
+    if flip and arrays.get("flipped") is None:
+        raise CacheError("stale: flipped features requested but not cached")
+    if not np.isfinite(features).all():
+        raise CacheError("corrupt: cached features are not finite")
