@@ -1,0 +1,347 @@
+"""Sweeps of the simulated membership game over shots S, with power-law fits and exact theory.
+
+``SweepConfig`` (frozen, validated) says what is run; ``run_sweep(config)`` runs one attack at
+every S (a fresh, independently seeded set of games per S) and returns a ``SweepResult``, the
+analysis: one ``SweepPoint`` per (S, α) with the pooled TPR, its Clopper–Pearson interval and
+counts, the per-example-calibrated oracle where defined, and the exact theory beside them;
+``fit(fpr)`` is the fit of log10(TPR − α) on log10 S over the points whose advantage is
+resolvably above zero (CP lower bound of the TPR above α, ``mialaw.theory.metrics.resolvable``).
+
+Exact theory (``mialaw.theory.exact``): ``theory_pooled`` is the pooled Neyman–Pearson TPR at global
+FPR α (the oracle's expectation, an upper bound for every attack); ``theory_per_example`` is
+E_x[TPR_NP(x)] at per-example FPR α (the per-example-calibrated oracle's expectation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mialaw.theory.metrics import fit_power_law, resolvable
+from mialaw.theory.model import GaussianModel
+
+from .attacks import ATTACKS, AttackResult, lira_attack, oracle_attack
+from .engines import ENGINES, SAMPLERS, Engine, derive_seed
+from .samplers import STATISTICS
+
+VARIANCES = ("per-example", "global")
+
+
+def _int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ValueError(f"{name} must be an integer; got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bound}; got {value}")
+    return value
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep runs (immutable, validated on construction).
+
+    dim, sigma, classes : the Gaussian model (Σ = σ²I, means e_0..e_{C-1}).
+    shots : numbers of examples per class S (integers; the oracle needs S >= 2).
+    fpr : target false-positive rates α in (0, 1).
+    targets : games per S for the oracle; target examples N for LiRA.
+    shadows : models M for LiRA (even, >= 6), every target IN for exactly M/2 of them.
+    attack : "oracle", "lira-online" or "lira-offline".
+    sampler : "fast" (sufficient statistics) or "full" (every training example in d dimensions).
+    engine : "numba" or "numpy".
+    variance : LiRA's scale, "per-example" or "global".
+    statistic : "score" (s = <x, m̂_y>) or "logit" (logit-scaled softmax confidence; C >= 2).
+    seed : the run's seed; S-point i uses the independent seed derive_seed(seed, i).
+    level : confidence level of intervals and fits.
+    """
+
+    dim: int
+    sigma: float
+    shots: tuple[int, ...]
+    fpr: tuple[float, ...]
+    targets: int
+    classes: int = 2
+    shadows: int = 64
+    attack: str = "oracle"
+    sampler: str = "fast"
+    engine: str = "numba"
+    variance: str = "per-example"
+    statistic: str = "score"
+    seed: int = 0
+    level: float = 0.95
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("attack", _choice("attack", self.attack, ATTACKS))
+        set_("sampler", _choice("sampler", self.sampler, SAMPLERS))
+        set_("engine", _choice("engine", self.engine, ENGINES))
+        set_("variance", _choice("variance", self.variance, VARIANCES))
+        set_("statistic", _choice("statistic", self.statistic, tuple(STATISTICS)))
+        shots = np.atleast_1d(np.asarray(self.shots, dtype=np.float64))
+        low = 2 if self.attack == "oracle" else 1
+        if shots.size == 0 or not np.all(np.isfinite(shots)) or np.any(shots != np.round(shots)):
+            raise ValueError(f"shots must be a non-empty list of integers; got {self.shots!r}")
+        if np.any(shots < low) or np.any(shots > 1e15):
+            raise ValueError(
+                f"shots must lie in [{low}, 1e15] for attack {self.attack}"
+                + (" (at S = 1 the IN law is a point mass)" if low == 2 else "")
+                + f"; got {self.shots!r}"
+            )
+        set_("shots", tuple(int(s) for s in shots))
+        fpr = np.atleast_1d(np.asarray(self.fpr, dtype=np.float64))
+        if fpr.size == 0 or not np.all((fpr > 0) & (fpr < 1)):
+            raise ValueError(f"fpr must be values strictly between 0 and 1; got {self.fpr!r}")
+        set_("fpr", tuple(float(a) for a in fpr))
+        set_("targets", _int("targets", self.targets, 2))
+        set_("seed", _int("seed", self.seed, 0, 2**63 - 1))
+        if self.attack != "oracle":
+            shadows = _int("shadows", self.shadows, 6)
+            if shadows % 2:
+                raise ValueError(
+                    f"shadows must be even (each target IN for exactly half); got {shadows}"
+                )
+            set_("shadows", shadows)
+        if self.statistic == "logit" and self.classes < 2:
+            raise ValueError("statistic 'logit' needs classes >= 2")
+        if self.statistic == "logit" and self.attack == "oracle":
+            raise ValueError(
+                "the oracle uses the exact law of s = <x, m̂_y> (statistic 'score'); "
+                "'logit' is for LiRA"
+            )
+        if not 0 < float(self.level) < 1:
+            raise ValueError(f"level must lie strictly between 0 and 1; got {self.level!r}")
+        if self.sampler == "full" and max(self.shots) * self.dim > 10**7:
+            raise ValueError(
+                "the full-data sampler draws S·d normals per class and game; "
+                f"S·d = {max(self.shots) * self.dim} is too large (<= 1e7; use --sampler fast)"
+            )
+        set_("level", float(self.level))
+        set_("sigma", float(self.sigma))
+        self.model  # validates dim, classes, sigma  # noqa: B018
+
+    @property
+    def model(self) -> GaussianModel:
+        return GaussianModel(self.dim, self.classes, self.sigma)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"shots": list(self.shots), "fpr": list(self.fpr)}
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One (S, α) of a sweep: the pooled attack, the per-example oracle and the exact theory."""
+
+    shots: int
+    fpr: float
+    tpr: float
+    tpr_ci: tuple[float, float]
+    achieved_fpr: float
+    true_positives: int
+    positives: int
+    false_positives: int
+    negatives: int
+    theory_pooled: float | None = None
+    per_example_tpr: float | None = None
+    per_example_tpr_ci: tuple[float, float] | None = None
+    per_example_achieved_fpr: float | None = None
+    theory_per_example: float | None = None
+
+    @property
+    def advantage(self) -> float:
+        return self.tpr - self.fpr
+
+    @property
+    def resolvable(self) -> bool:
+        return bool(resolvable(self.tpr_ci[0], self.fpr))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tpr_ci"] = list(self.tpr_ci)
+        if self.per_example_tpr_ci is not None:
+            d["per_example_tpr_ci"] = list(self.per_example_tpr_ci)
+        d["advantage"] = self.advantage
+        d["resolvable"] = self.resolvable
+        return d
+
+
+def _exact_theory(model: GaussianModel, shots: int, fpr: float):
+    """(pooled NP TPR, average per-example NP TPR) from mialaw.theory.exact, None where absent."""
+    from mialaw.theory import exact
+
+    pooled_fn = getattr(exact, "pooled_tpr", None)
+    average_fn = getattr(exact, "average_tpr", None)
+    pooled = float(np.asarray(pooled_fn(model, shots, fpr))) if pooled_fn else None
+    average = float(np.asarray(average_fn(model, shots, fpr, test="np"))) if average_fn else None
+    return pooled, average
+
+
+def _points(config: SweepConfig, result: AttackResult, theory: bool) -> list[SweepPoint]:
+    points = []
+    for i, pooled in enumerate(result.pooled):
+        ci = pooled.tpr_ci(config.level)
+        extra = {}
+        if result.per_example is not None:
+            pe = result.per_example[i]
+            pe_ci = pe.tpr_ci(config.level)
+            extra = {
+                "per_example_tpr": pe.tpr,
+                "per_example_tpr_ci": (float(pe_ci.lower), float(pe_ci.upper)),
+                "per_example_achieved_fpr": pe.achieved_fpr,
+            }
+        if theory:
+            t_pooled, t_average = _exact_theory(config.model, result.shots, pooled.fpr)
+            extra["theory_pooled"] = t_pooled
+            if result.per_example is not None:
+                extra["theory_per_example"] = t_average
+        points.append(
+            SweepPoint(
+                shots=result.shots,
+                fpr=pooled.fpr,
+                tpr=pooled.tpr,
+                tpr_ci=(float(ci.lower), float(ci.upper)),
+                achieved_fpr=pooled.achieved_fpr,
+                true_positives=pooled.true_positives,
+                positives=pooled.positives,
+                false_positives=pooled.false_positives,
+                negatives=pooled.negatives,
+                **extra,
+            )
+        )
+    return points
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The analysis of a sweep: its points (S-major, then α) and fits; ``config`` is what ran."""
+
+    config: SweepConfig
+    points: tuple[SweepPoint, ...] = field(repr=False)
+
+    def select(self, fpr: float) -> tuple[SweepPoint, ...]:
+        """The points at one α, in the order of ``config.shots``."""
+        chosen = tuple(p for p in self.points if math.isclose(p.fpr, fpr, rel_tol=1e-12))
+        if not chosen:
+            raise ValueError(f"fpr {fpr!r} is not in this sweep; it has {list(self.config.fpr)}")
+        return chosen
+
+    def fit(self, fpr: float, *, per_example: bool = False):
+        """Power-law fit of log10(TPR − α) on log10 S over the resolvable points at α.
+
+        ``per_example=True`` fits the per-example-calibrated oracle instead of the pooled attack.
+        Raises ValueError when fewer than two distinct S are resolvable.
+        """
+        pts = self.select(fpr)
+        shots = np.array([p.shots for p in pts], dtype=np.float64)
+        if per_example:
+            if pts[0].per_example_tpr is None:
+                raise ValueError("per-example results exist only for the oracle attack")
+            tpr = np.array([p.per_example_tpr for p in pts])
+            lower = np.array([p.per_example_tpr_ci[0] for p in pts])
+        else:
+            tpr = np.array([p.tpr for p in pts])
+            lower = np.array([p.tpr_ci[0] for p in pts])
+        return fit_power_law(shots, tpr - fpr, keep=resolvable(lower, fpr), level=self.config.level)
+
+    def theory_fit(self, fpr: float, *, per_example: bool = False):
+        """The same fit on the exact theory's values at the sweep's S (None without theory)."""
+        pts = self.select(fpr)
+        values = [p.theory_per_example if per_example else p.theory_pooled for p in pts]
+        if any(v is None for v in values):
+            return None
+        shots = np.array([p.shots for p in pts], dtype=np.float64)
+        return fit_power_law(shots, np.array(values) - fpr, level=self.config.level)
+
+    def fits(self) -> dict:
+        """Every fit as plain data, keyed by α: pooled, per-example (oracle) and theory."""
+        out = {}
+        for a in self.config.fpr:
+            entry = {"fpr": a}
+            for key, per_example in (("pooled", False), ("per_example", True)):
+                if per_example and self.config.attack != "oracle":
+                    continue
+                entry[key] = _fit_dict(lambda a=a, pe=per_example: self.fit(a, per_example=pe))
+                theory = _fit_dict(lambda a=a, pe=per_example: self.theory_fit(a, per_example=pe))
+                entry[f"theory_{key}"] = theory
+            # The headline slope of this α: the pooled attack's.
+            pooled = entry["pooled"]
+            entry["slope"] = pooled["slope"] if pooled else None
+            entry["slope_ci"] = pooled["slope_ci"] if pooled else None
+            out[str(a)] = entry
+        return out
+
+    def to_json(self) -> dict:
+        """One JSON-ready object: {"config", "points", "fit"}."""
+        return {
+            "config": self.config.to_dict(),
+            "points": [p.to_dict() for p in self.points],
+            "fit": self.fits(),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), allow_nan=True)
+
+
+def _fit_dict(make) -> dict | None:
+    try:
+        fit = make()
+    except ValueError:  # fewer than two resolvable points: no fit, said as null
+        return None
+    if fit is None:
+        return None
+    d = fit.to_dict()
+    d.pop("kept", None)
+    d["kept"] = [bool(k) for k in fit.kept]
+    return d
+
+
+def run_attack(config: SweepConfig, index: int) -> AttackResult:
+    """The attack of ``config`` at its ``index``-th S, with that point's own seed."""
+    shots = config.shots[index]
+    engine = Engine(config.engine, derive_seed(config.seed, index))
+    if config.attack == "oracle":
+        return oracle_attack(
+            config.model,
+            shots,
+            config.fpr,
+            targets=config.targets,
+            sampler=config.sampler,
+            engine=engine,
+        )
+    return lira_attack(
+        config.model,
+        shots,
+        config.fpr,
+        targets=config.targets,
+        shadows=config.shadows,
+        online=config.attack == "lira-online",
+        variance=config.variance,
+        statistic=config.statistic,
+        sampler=config.sampler,
+        engine=engine,
+    )
+
+
+def run_sweep(config: SweepConfig, *, progress: bool = False, theory: bool = True) -> SweepResult:
+    """Run ``config`` at every S; ``progress`` shows a tqdm bar on stderr; ``theory`` adds the
+    exact values of ``mialaw.theory.exact`` beside each point."""
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig; got {type(config).__name__}")
+    from tqdm import tqdm
+
+    points: list[SweepPoint] = []
+    bar = tqdm(range(len(config.shots)), desc=f"{config.attack}", unit="S", disable=not progress)
+    for index in bar:
+        bar.set_postfix(S=config.shots[index])
+        points.extend(_points(config, run_attack(config, index), theory))
+    return SweepResult(config=config, points=tuple(points))
