@@ -1,0 +1,168 @@
+"""``mialaw simulate``: Monte Carlo of the membership game with the oracle or a shadow-model LiRA.
+
+Only argparse and the standard library are imported here; numba, numpy and matplotlib are imported
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dim", type=int, required=True, help="dimension d")
+    parser.add_argument("--sigma", type=float, required=True, help="noise scale σ (Σ = σ²I)")
+    parser.add_argument(
+        "--shots",
+        type=float,
+        nargs="+",
+        required=True,
+        metavar="S",
+        help="examples per class (integers; 1e6 is accepted)",
+    )
+    parser.add_argument(
+        "--fpr",
+        type=float,
+        nargs="+",
+        required=True,
+        metavar="A",
+        help="target false-positive rates in (0, 1)",
+    )
+    parser.add_argument(
+        "--targets",
+        type=float,
+        required=True,
+        metavar="N",
+        help="games per S (oracle) or target examples (LiRA)",
+    )
+    parser.add_argument(
+        "--shadows",
+        type=int,
+        default=64,
+        metavar="M",
+        help="models for LiRA, even, >= 6 (leave-one-out rotation); default 64",
+    )
+    parser.add_argument("--classes", type=int, default=2, metavar="C", help="classes; default 2")
+    parser.add_argument(
+        "--attack", default="oracle", choices=("oracle", "lira-online", "lira-offline")
+    )
+    parser.add_argument(
+        "--sampler",
+        default="fast",
+        choices=("fast", "full"),
+        help="sufficient statistics (fast) or every training example (full)",
+    )
+    parser.add_argument("--engine", default="numba", choices=("numba", "numpy"))
+    parser.add_argument(
+        "--variance",
+        default="per-example",
+        choices=("per-example", "global"),
+        help="LiRA's scale estimate",
+    )
+    parser.add_argument(
+        "--statistic",
+        default="score",
+        choices=("score", "logit"),
+        help="LiRA statistic: true-class score or logit-scaled confidence",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _table(result) -> str:
+    def fmt(v, spec=".4g"):
+        return "-" if v is None else format(v, spec)
+
+    head = ("S", "fpr", "tpr", "tpr_ci", "advantage", "theory", "per_example", "theory_pe")
+    rows = [head]
+    for p in result.points:
+        rows.append(
+            (
+                str(p.shots),
+                fmt(p.fpr),
+                fmt(p.tpr, ".5f"),
+                f"[{p.tpr_ci[0]:.5f}, {p.tpr_ci[1]:.5f}]",
+                fmt(p.advantage, ".3e") + ("" if p.resolvable else "*"),
+                fmt(p.theory_pooled, ".5f"),
+                fmt(p.per_example_tpr, ".5f"),
+                fmt(p.theory_per_example, ".5f"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.append(
+        "(* advantage not resolvably above zero: dropped from the fit; theory = exact "
+        "pooled Neyman-Pearson TPR, theory_pe = E_x[TPR_NP(x)] at per-example FPR)"
+    )
+    for key, fit in result.fits().items():
+        for name in ("pooled", "per_example", "theory_pooled"):
+            f = fit.get(name)
+            if f:
+                lo, hi = f["slope_ci"]
+                lines.append(
+                    f"fpr {key}: {name} slope {f['slope']:.4f} "
+                    f"[{lo:.4f}, {hi:.4f}] over {f['n']} points"
+                )
+            elif name in fit:
+                lines.append(f"fpr {key}: {name} slope: n/a (< 2 resolvable points or no theory)")
+    return "\n".join(lines)
+
+
+def _write(result, out: str) -> None:
+    import csv
+    import json
+    from pathlib import Path
+
+    from .plots import plot_sweep
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = result.to_json()
+    (folder / "sweep.json").write_text(json.dumps(data, indent=1))
+    rows = data["points"]
+    with open(folder / "points.csv", "w", newline="") as fh:
+        keys = list(rows[0])
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()}
+            )
+    plot_sweep(result, folder / "advantage.png")
+
+
+def run(args) -> int:
+    import json
+    import math
+
+    from .sweep import SweepConfig, run_sweep
+
+    if not math.isfinite(args.targets) or args.targets != int(args.targets):
+        raise ValueError(f"--targets must be an integer; got {args.targets!r}")
+    config = SweepConfig(
+        dim=args.dim,
+        sigma=args.sigma,
+        classes=args.classes,
+        shots=tuple(args.shots),
+        fpr=tuple(args.fpr),
+        targets=int(args.targets),
+        shadows=args.shadows,
+        attack=args.attack,
+        sampler=args.sampler,
+        engine=args.engine,
+        variance=args.variance,
+        statistic=args.statistic,
+        seed=args.seed,
+    )
+    result = run_sweep(config, progress=True)
+    if args.out:
+        _write(result, args.out)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(_table(result))
+    return 0
