@@ -342,8 +342,10 @@ def _lemma(b: _Builder) -> None:
     tpr_down = F(standard(mu0 - tau * D)).subs(thr, thr_down)
     up_claim = c["tpr_location_scale_up"].subs(_Delta, D)
     down_claim = c["tpr_location_scale_down"].subs(_Delta, D)
-    b.expr["tpr_location_scale_up"] = tpr_up.subs(D, sp.Abs(_Delta))
-    b.expr["tpr_location_scale_down"] = tpr_down.subs(D, sp.Abs(_Delta))
+    # The scale τ cancels inside F's argument; expand so the result is free of μ0 and τ.
+    canonical = lambda e: e.replace(F, lambda arg: F(sp.expand(arg))).subs(D, sp.Abs(_Delta))  # noqa: E731
+    b.expr["tpr_location_scale_up"] = canonical(tpr_up)
+    b.expr["tpr_location_scale_down"] = canonical(tpr_down)
     b.add(
         "lemma_location_scale",
         "lemma: threshold test at level α, location–scale family F with common scale: "
@@ -504,7 +506,7 @@ def _asymptotics(b: _Builder) -> None:
     # Local slope d log(TPR − α)/d log S of the exact expression, and its limit.
     adv_s = adv.subs(h, k / sp.sqrt(_S))
     local = _S * sp.diff(sp.log(adv_s), _S)
-    b.expr["local_slope"] = local.subs(back)
+    b.expr["local_slope"] = local.subs(back).subs(Phi(PhiInv(_alpha)), _alpha)
     local_h = to_erf(local).subs(_S, k**2 / h**2)
     b.add(
         "local_slope",

@@ -273,7 +273,8 @@ def prove_limit(expr, var, point, claim, direction: str = "+", what: str | None 
     def run():
         value = sp.limit(expr, var, point, direction)
         ok = _is_zero(value - claim)
-        return Check(ok, f"{what} = {sp.sstr(value)}" + ("" if ok else f" != {sp.sstr(claim)}"))
+        tail = "" if ok else f" FAILED: differs from the claim {sp.sstr(claim)}"
+        return Check(ok, f"{what} = {sp.sstr(value)}{tail}")
 
     return _guard(run, what)
 
