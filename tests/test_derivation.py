@@ -21,6 +21,7 @@ from mialaw.theory.derivation_steps import (
     prove_equal,
     prove_in_ideal,
     prove_limit,
+    prove_positive,
 )
 from mialaw.theory.model import GaussianModel
 
@@ -128,6 +129,8 @@ def test_checkers_fail_on_false_statements():
     assert good.verified and good.strength == RATIONAL_POINTS
     assert not check_at_rational_points(x * y, x + y, points, "wrong").verified
     assert not check_at_rational_points(x, x, [], "no points").verified
+    assert prove_positive(sp.exp(x), "exp > 0").verified
+    assert not prove_positive(x, "a real symbol need not be positive").verified
 
 
 def test_unknown_claim_is_rejected():

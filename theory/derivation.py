@@ -34,6 +34,7 @@ from .derivation_steps import (
     prove_equal,
     prove_in_ideal,
     prove_limit,
+    prove_positive,
     sym,
     to_erf,
 )
@@ -161,6 +162,8 @@ class Derivation:
         """Numerically evaluate a derived expression (numpy/scipy, broadcasting).
 
         ``values`` are keyed like ``SYMBOLS`` (S, xm, xx, q, gap, alpha, delta, sigma, u, v, ...).
+        Plain float64 evaluation of the formula as written: differences such as TPR − α cancel
+        at large S; ``mialaw.theory.exact`` is the cancellation-free numerics.
         """
         expr = to_erf(self[name])
         unknown = set(values) - set(SYMBOLS)
@@ -348,7 +351,8 @@ def _lemma(b: _Builder) -> None:
     b.expr["tpr_location_scale_down"] = canonical(tpr_down)
     b.add(
         "lemma_location_scale",
-        "lemma: threshold test at level α, location–scale family F with common scale: "
+        "lemma: threshold test at level α when IN and OUT are one location–scale family F with a "
+        "common scale (LiRA's common-scale model; here the OUT scale): "
         "TPR = 1 − F(F⁻¹(1−α) − |Δ|) (Δ ≥ 0; for Δ < 0, F(F⁻¹(α) + |Δ|))",
         sp.Eq(sym("TPR"), c["tpr_location_scale_up"]),
         prove_all(
@@ -375,7 +379,7 @@ def _lemma(b: _Builder) -> None:
                     to_erf(Phi(sym_claim)),
                     "Φ(lhs) − Φ(rhs) simplifies to 0 (erf/erfinv form)",
                 ),
-                _positive(phi_prime, "Φ'(w) = exp(−w²/2)/√(2π) > 0 (sympy: is_positive)"),
+                prove_positive(phi_prime, "Φ'(w) = exp(−w²/2)/√(2π) > 0 (sympy: is_positive)"),
                 prove_equal(
                     to_erf(1 - Phi(w) - Phi(-w)), 0, "reflection 1 − Φ(w) = Φ(−w) (erf is odd)"
                 ),
@@ -391,7 +395,7 @@ def _lemma(b: _Builder) -> None:
     tpr_gauss_claim = to_erf(c["tpr_gaussian"].subs(_Delta, D), keep_quantile=True)
     b.add(
         "lemma_gaussian",
-        "lemma for Gaussians: TPR = Φ(Φ⁻¹(α) + |Δ|) (both orientations)",
+        "lemma for Gaussians (common OUT scale): TPR = Φ(Φ⁻¹(α) + |Δ|) (both orientations)",
         sp.Eq(sym("TPR"), c["tpr_gaussian"]),
         prove_all(
             [
@@ -406,13 +410,6 @@ def _lemma(b: _Builder) -> None:
     arg = sp.expand(arg.subs(FInv(1 - _alpha), -PhiInv(_alpha)).replace(FInv, PhiInv))
     b.expr["tpr_gaussian"] = Phi(-arg).subs(D, sp.Abs(_Delta))
     b.expr["tpr"] = b.expr["tpr_gaussian"].subs(_Delta, b.expr["delta"])
-
-
-def _positive(expr, what: str):
-    from .derivation_steps import Check
-
-    ok = bool(sp.sympify(expr).is_positive)
-    return Check(ok, what + ("" if ok else " FAILED"))
 
 
 def _log_equal(derived, claim, what: str):

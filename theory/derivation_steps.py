@@ -279,6 +279,16 @@ def prove_limit(expr, var, point, claim, direction: str = "+", what: str | None 
     return _guard(run, what)
 
 
+def prove_positive(expr, what: str) -> Check:
+    """Verified iff sympy's assumption system decides that ``expr`` is positive."""
+
+    def run():
+        ok = sp.sympify(expr).is_positive is True
+        return Check(ok, what + ("" if ok else " FAILED: positivity not established"))
+
+    return _guard(run, what)
+
+
 def prove_in_ideal(expr, relations, gens, what: str) -> Check:
     """Verified iff the polynomial ``expr`` reduces to 0 modulo ``relations`` (a Groebner basis).
 
