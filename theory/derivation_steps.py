@@ -118,6 +118,25 @@ class FInv(sp.Function):
         return f"F^-1({printer._print(self.args[0])})"
 
 
+# --------------------------------------------------------------------------- printing
+class _TextPrinter(sp.printing.str.StrPrinter):
+    """Plain-text statements: ``lhs = rhs`` and ``lim_(S->oo) f`` rather than sympy's repr form."""
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_Limit(self, expr):
+        body, var, point = expr.args[:3]
+        return f"lim_({self._print(var)}->{self._print(point)}) {self._print(body)}"
+
+    def _print_Tuple(self, expr):
+        return ";  ".join(self._print(a) for a in expr.args)
+
+
+def text_form(expr) -> str:
+    return _TextPrinter().doprint(expr)
+
+
 # --------------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class Check:
@@ -151,7 +170,7 @@ class Step:
         weak = "" if self.strength == SYMBOLIC else f" ({self.strength})"
         return (
             f"{self.mark} {self.name}: {self.title}\n"
-            f"    {sp.sstr(self.statement)}\n"
+            f"    {text_form(self.statement)}\n"
             f"    checked{weak}: {self.how}"
         )
 
