@@ -280,12 +280,12 @@ def _efficientnet_lite(k: int, *, device, weights, resolution):
     resolution = resolution or LITE_RESOLUTION[k]
     # The package's convolutions pad statically for the image size given at construction.
     model = EfficientNet.from_name(f"efficientnet-lite{k}", image_size=resolution)
-    missing, unexpected = model.load_state_dict(_load_state_dict(path), strict=False)
-    if missing or unexpected:
+    try:
+        model.load_state_dict(_load_state_dict(path), strict=True)
+    except RuntimeError as exc:  # missing/unexpected keys or shape mismatches
         raise ValueError(
-            f"{path} is not an efficientnet-lite{k} state dict "
-            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-        )
+            f"{path} is not an efficientnet-lite{k} state dict: {str(exc)[:300]}"
+        ) from exc
     backbone = TorchBackbone(
         name=f"efficientnet-lite{k}",
         module=model,

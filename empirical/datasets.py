@@ -347,7 +347,7 @@ def _select_classes(classes, names: Sequence[str], dataset: str) -> tuple[int, .
         if not 2 <= classes <= total:
             raise ValueError(f"{dataset} classes must be between 2 and {total}; got {classes}")
         return tuple(range(int(classes)))
-    if isinstance(classes, str):
+    if isinstance(classes, (str, bool)) or not hasattr(classes, "__iter__"):
         raise ValueError(
             f"classes must be an int C or a sequence of class ids/names; got {classes!r}"
         )
