@@ -308,6 +308,14 @@ def prove_positive(expr, what: str) -> Check:
     return _guard(run, what)
 
 
+def _numerator(expr, gens):
+    # A rational identity holds where its numerator vanishes (denominators nonzero there).
+    expr = sp.expand(expr)
+    if not expr.is_polynomial(*gens):
+        expr = sp.expand(sp.fraction(sp.together(expr))[0])
+    return expr
+
+
 def prove_in_ideal(expr, relations, gens, what: str) -> Check:
     """Verified iff the polynomial ``expr`` reduces to 0 modulo ``relations`` (a Groebner basis).
 
@@ -316,10 +324,9 @@ def prove_in_ideal(expr, relations, gens, what: str) -> Check:
     """
 
     def run():
-        basis = sp.groebner(list(relations), *gens, order="grevlex")
+        basis = sp.groebner(list(relations), *gens, order="grevlex", domain=sp.QQ)
         items = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
-        numerators = [sp.fraction(sp.together(e))[0] for e in items]
-        ok = all(basis.reduce(sp.expand(n))[1] == 0 for n in numerators)
+        ok = all(basis.reduce(_numerator(e, gens))[1] == 0 for e in items)
         return Check(ok, what + ("" if ok else " FAILED: nonzero remainder"))
 
     return _guard(run, what)
