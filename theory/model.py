@@ -81,7 +81,11 @@ class GaussianModel:
     means: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)) or self.dim < 1:
+        if (
+            isinstance(self.dim, bool)
+            or not isinstance(self.dim, (int, np.integer))
+            or self.dim < 1
+        ):
             raise ValueError(f"dim must be an integer >= 1; got {self.dim!r}")
         if (
             isinstance(self.classes, bool)
@@ -119,7 +123,9 @@ class GaussianModel:
                     f"got {means.shape}"
                 )
             if not np.allclose(means @ means.T, np.eye(self.classes), atol=1e-9):
-                raise ValueError("means must have orthonormal rows (m_c . m_k = 1 if c == k else 0)")
+                raise ValueError(
+                    "means must have orthonormal rows (m_c . m_k = 1 if c == k else 0)"
+                )
             object.__setattr__(self, "means", _readonly(means))
 
     # ----------------------------------------------------------------- structure
