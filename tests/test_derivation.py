@@ -136,6 +136,8 @@ def test_checkers_fail_on_false_statements():
 def test_unknown_claim_is_rejected():
     with pytest.raises(ValueError, match="unknown claims"):
         derivation.check_claims({"no_such_claim": sp.Integer(1)})
+    with pytest.raises(ValueError, match="sympy expressions"):
+        derivation.check_claims({"slope": object()})
 
 
 # --------------------------------------------------------------------------- IN/OUT moments

@@ -657,6 +657,10 @@ def check_claims(claimed: Mapping[str, sp.Expr]) -> Derivation:
     unknown = set(claimed) - set(claims())
     if unknown:
         raise ValueError(f"unknown claims {sorted(unknown)}; allowed: {sorted(claims())}")
+    try:
+        claimed = {key: sp.sympify(value, strict=True) for key, value in claimed.items()}
+    except sp.SympifyError as err:
+        raise ValueError(f"claims must be sympy expressions or numbers: {err}") from None
     builder = _Builder({**claims(), **claimed})
     _score_laws(builder)
     _lemma(builder)
