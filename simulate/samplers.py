@@ -136,35 +136,64 @@ def _logit_confidence(z, classes):
     return z[0] - (top + math.log(acc))
 
 
-@nb.njit(parallel=True, cache=True)
 def fast_stats(proj, sqnorm, quad, keep, shots, statistic, seed):
-    """Statistics (models × targets) of the fast sampler: O(C) normals per entry."""
-    models, targets = keep.shape
-    classes = proj.shape[1] if statistic == LOGIT else 1
-    out = np.empty((models, targets))
-    total = models * targets
-    blocks = (total + BLOCK - 1) // BLOCK
+    """Statistics (models × targets) of the fast sampler: O(C) normals per entry.
+
+    Streams are blocks of BLOCK consecutive targets within one model's row.
+    """
     s = float(shots)
-    for b in nb.prange(blocks):
+    # Per-target OUT mean and scale, and what membership adds to them: a draw is then one FMA,
+    # with membership selecting by arithmetic rather than by an unpredictable branch.
+    out_mean = np.ascontiguousarray(proj[:, 0])
+    out_sd = np.sqrt(quad / s)
+    shift = (sqnorm + (s - 1.0) * out_mean) / s - out_mean
+    widen = np.sqrt((s - 1.0) * quad) / s - out_sd
+    keep = np.ascontiguousarray(keep, dtype=np.bool_)
+    if statistic == LOGIT:
+        return _fast_logit(out_mean, out_sd, shift, widen, np.ascontiguousarray(proj), keep, seed)
+    return _fast_score(out_mean, out_sd, shift, widen, keep, seed)
+
+
+@nb.njit(parallel=True, cache=True)
+def _fast_score(out_mean, out_sd, shift, widen, keep, seed):
+    models, targets = keep.shape
+    out = np.empty((models, targets))
+    per_row = (targets + BLOCK - 1) // BLOCK
+    for b in nb.prange(models * per_row):
+        m = b // per_row
+        lo = (b - m * per_row) * BLOCK
+        hi = min(targets, lo + BLOCK)
         state = np.empty(4, dtype=np.uint64)
-        z = np.empty(max(classes, 2))
         seed_state(state, seed, STREAM_STATS, b)
-        for e in range(b * BLOCK, min(total, (b + 1) * BLOCK)):
-            m = e // targets
-            n = e - m * targets
-            q = quad[n]
-            if keep[m, n]:
-                z[0] = (
-                    sqnorm[n] + (s - 1.0) * proj[n, 0] + math.sqrt((s - 1.0) * q) * normal(state)
-                ) / s
-            else:
-                z[0] = proj[n, 0] + math.sqrt(q / s) * normal(state)
-            if statistic == LOGIT:
-                for c in range(1, classes):
-                    z[c] = proj[n, c] + math.sqrt(q / s) * normal(state)
-                out[m, n] = _logit_confidence(z, classes)
-            else:
-                out[m, n] = z[0]
+        # The block's normals in a tight loop, then their transformation (vectorisable).
+        buf = np.empty(hi - lo)
+        for j in range(hi - lo):
+            buf[j] = normal(state)
+        for n in range(lo, hi):
+            k = 1.0 * keep[m, n]
+            out[m, n] = out_mean[n] + k * shift[n] + (out_sd[n] + k * widen[n]) * buf[n - lo]
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _fast_logit(out_mean, out_sd, shift, widen, proj, keep, seed):
+    models, targets = keep.shape
+    classes = proj.shape[1]
+    out = np.empty((models, targets))
+    per_row = (targets + BLOCK - 1) // BLOCK
+    for b in nb.prange(models * per_row):
+        m = b // per_row
+        lo = (b - m * per_row) * BLOCK
+        hi = min(targets, lo + BLOCK)
+        state = np.empty(4, dtype=np.uint64)
+        seed_state(state, seed, STREAM_STATS, b)
+        z = np.empty(classes)
+        for n in range(lo, hi):
+            k = 1.0 * keep[m, n]
+            z[0] = out_mean[n] + k * shift[n] + (out_sd[n] + k * widen[n]) * normal(state)
+            for c in range(1, classes):
+                z[c] = proj[n, c] + out_sd[n] * normal(state)
+            out[m, n] = _logit_confidence(z, classes)
     return out
 
 
