@@ -31,7 +31,7 @@ from .datasets import (
 )
 
 #: Bump when a change in this code changes the features computed for the same inputs.
-FEATURE_CODE_VERSION = 1
+FEATURE_CODE_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)

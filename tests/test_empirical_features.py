@@ -119,6 +119,26 @@ def test_lite0_features_feed_its_own_classifier(lite0, fashion_pool):
     torch.testing.assert_close(head, imagenet_logits(lite0, images), rtol=1e-4, atol=1e-4)
 
 
+def test_lite0_fused_backbone_equals_the_plain_network(lite0, fashion_pool):
+    """BatchNorm folding and pooling: features equal the unmodified package model's pooled head."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    plain = EfficientNet.from_name("efficientnet-lite0", image_size=LOW_RES)
+    state = torch.load(backbones.lite_weight_path(0), map_location="cpu", weights_only=True)
+    plain.load_state_dict(state)
+    plain.eval()
+    ds, idx = fashion_pool
+    images = ds.images[idx[:12]]
+    with torch.inference_mode():
+        x = lite0.preprocess(images)
+        expected = plain.extract_features(x).mean(dim=(2, 3))
+        logits = plain(x)
+    got = lite0.extract(images)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(imagenet_logits(lite0, images), logits, rtol=1e-4, atol=1e-4)
+
+
 def test_lite0_pretrained_weights_recognise_real_photos(no_network):
     """The ImageNet head names the contents of scikit-learn's two bundled photographs.
 
