@@ -23,6 +23,7 @@ hard-coded to a device. Results are deterministic given the inputs (and ``seed``
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,27 @@ def resolve_device(device="auto"):
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but torch sees no CUDA device")
     return torch.device(device)
+
+
+@contextmanager
+def _cpu_threads(device, flops_per_step: float):
+    """Run small CPU problems single-threaded (restoring the setting afterwards).
+
+    One L-BFGS step of a small problem is a handful of tiny kernels; with several threads their
+    synchronisation costs more than the arithmetic (and on a busy machine idle-spinning threads
+    make it many times slower). Large problems keep torch's thread pool.
+    """
+    import torch
+
+    if device.type != "cpu" or flops_per_step > 2e8:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- validation
@@ -316,14 +338,15 @@ def train_linear_heads(
     fun_grad = _linear_objective(z, onehot, weights, lam, classes)
     n_in = torch.as_tensor(k.sum(1), dtype=tdtype, device=dev)
     x0 = torch.zeros(m_models, classes * (r + 1), dtype=tdtype, device=dev)
-    res = _batched_lbfgs(
-        fun_grad,
-        x0,
-        max_iter=max_iter,
-        gtol=gtol * n_in.clamp_min(1.0).sqrt(),
-        ftol=ftol,
-        history=history,
-    )
+    with _cpu_threads(dev, 4.0 * n * (r + 1) * classes * m_models):
+        res = _batched_lbfgs(
+            fun_grad,
+            x0,
+            max_iter=max_iter,
+            gtol=gtol * n_in.clamp_min(1.0).sqrt(),
+            ftol=ftol,
+            history=history,
+        )
     params = res.params.double().cpu().numpy().reshape(m_models, classes, r + 1)
     w = params[:, :, :r]
     if basis is not None:
@@ -451,14 +474,15 @@ def train_mlp_heads(
         return f.detach(), g
 
     n_in = torch.as_tensor(k.sum(1), dtype=tdtype, device=dev)
-    res = _batched_lbfgs(
-        fun_grad,
-        x0,
-        max_iter=max_iter,
-        gtol=gtol * n_in.clamp_min(1.0).sqrt(),
-        ftol=ftol,
-        history=history,
-    )
+    with _cpu_threads(dev, 6.0 * n * (f_dim + classes) * hidden * m_models):
+        res = _batched_lbfgs(
+            fun_grad,
+            x0,
+            max_iter=max_iter,
+            gtol=gtol * n_in.clamp_min(1.0).sqrt(),
+            ftol=ftol,
+            history=history,
+        )
     w1, b1, w2, b2 = (t.detach().cpu().numpy() for t in unflatten(res.params))
     return MlpHeads(
         w1=w1,
