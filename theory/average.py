@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import gammaln, logsumexp, ndtri, xlogy
+from scipy.special import gammaln, log_ndtr, logsumexp, ndtri, xlogy
 
 from mialaw.theory.exact import (
     _LOG_SQRT_2PI,
@@ -365,14 +365,18 @@ def _pooled_masses(rule, shots, tau, statistic):
     d = rule.gap1 / np.sqrt(shots)
     one_minus_r, r = _one_minus_r(shots)
     if statistic == "lira":
-        # Common-scale score Δz - Δ²/2 >= τ  <=>  z >= z_τ = (τ + Δ²/2) / Δ (Δ > 0).
+        # Common-scale score Δz - Δ²/2 >= τ  <=>  z >= z_τ = (τ + Δ²/2) / Δ (Δ > 0); a target
+        # with Δ = 0 (measure zero) is flagged for all z or none: z_τ = ∓1e300.
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(d > 0, (tau + 0.5 * d * d) / d, np.where(tau <= 0, -np.inf, np.inf))
-        log_out, _ = _log_ndtr_diff(z, np.inf)
-        lo_in = (z - d) / r
-        la, sa = _log_ndtr_diff(np.where(np.isfinite(z), lo_in, 0.0), (d - one_minus_r * z) / r)
-        la = np.where(np.isfinite(z), la, -np.inf)
-        return log_out, la, np.where(np.isfinite(z), sa, 0.0)
+            z = np.where(d > 0, (tau + 0.5 * d * d) / d, np.where(tau <= 0, -1e300, 1e300))
+        log_out = log_ndtr(-z)
+        if shots == 1:
+            # IN is the point z = Δ: IN mass 1 if Δ >= z_τ, else 0.
+            hit = d >= z
+            return log_out, np.where(hit, log_ndtr(z), log_out), np.where(hit, 1.0, -1.0)
+        # IN - OUT = Φ(z) - Φ((z - Δ)/r), width z - (z - Δ)/r = (Δ - (1 - r) z)/r.
+        la, sa = _log_ndtr_diff((z - d) / r, (d - one_minus_r * z) / r)
+        return log_out, la, sa
     # Exact log likelihood ratio: -log r + SΔ²/2 - (z - c)²/(2(S - 1)) >= τ, c = SΔ:
     # |z - c| <= W with W² = K0 + S(S-1)Δ² - 2(S-1)τ, K0 = (S-1) log(S/(S-1)).
     k0 = -(shots - 1.0) * np.log1p(-1.0 / shots)
