@@ -1,0 +1,39 @@
+"""Every artifact of a reproduction: derivation files, tables, figures and paper.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .figures import write_figures
+from .render import render_paper
+from .tables import write_tables
+
+
+def _derivation_markdown(derive: dict) -> str:
+    lines = []
+    for i, step in enumerate(derive["steps"], 1):
+        mark = "✓" if step["verified"] else "✗ FAILED"
+        lines.append(f"{i}. **{step['title']}** ({mark}; checked: {step['how']})")
+        lines.append("")
+        lines.append(f"   $$ {step['latex']} $$")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_outputs(results: dict, profile, out: Path) -> list[Path]:
+    out = Path(out)
+    written: list[Path] = []
+    extra = {"profile": profile.name}
+    if "derive" in results:
+        d = results["derive"]
+        for name, text in (("derivation.txt", d["text"]), ("derivation.tex", d["latex"])):
+            (out / name).write_text(text)
+            written.append(out / name)
+        extra["derivation"] = _derivation_markdown(d)
+        extra["derivation_tally"] = (
+            f"{sum(s['verified'] for s in d['steps'])} of {len(d['steps'])} steps verified"
+        )
+    written += write_tables(results, profile, out)
+    written += write_figures(results, profile, out)
+    written.append(render_paper(out, extra))
+    return written

@@ -1,0 +1,170 @@
+"""What `mialaw reproduce` runs at each profile: immutable descriptions, no code that runs them.
+
+smoke  the test suite's end-to-end check (under a minute);
+quick  README's main command (under 5 minutes on 2 cores);
+full   the paper-scale study (under 90 minutes on 2 cores; a GPU speeds up the empirical part).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FPRS = (0.1, 0.01, 0.001)
+
+
+@dataclass(frozen=True)
+class TheorySpec:
+    """The exact theory's grid: the Gaussian model (d, σ) over log-spaced S."""
+
+    dim: int = 64
+    sigma: float = 1.0
+    shots_per_decade: int = 4
+    max_log10_shots: int = 16
+    # The theory slope is fitted over this S range, where ξ(S) = O(S^-1/2) is below 1e-6.
+    slope_range: tuple[float, float] = (1e14, 1e16)
+    fpr: tuple[float, ...] = FPRS
+    # The pooled attack needs a root search per point: a coarser grid, up to 1e8 shots.
+    pooled_per_decade: int = 2
+    pooled_max_log10_shots: int = 8
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """One simulated sweep (keyword arguments of ``mialaw.simulate.sweep.SweepConfig``)."""
+
+    label: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmpiricalSpec:
+    """One empirical sweep (keyword arguments of ``mialaw.empirical.experiment.RunConfig``)."""
+
+    label: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    theory: TheorySpec
+    simulations: tuple[SimulationSpec, ...]
+    empirical: tuple[EmpiricalSpec, ...]
+    epsilons: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    delta: float = 1e-5
+    fpr: tuple[float, ...] = FPRS
+    estimate_s: float = 60.0  # rough wall time on 2 cores, for progress messages
+
+
+def _geometric(top: int) -> tuple[int, ...]:
+    return tuple(2**k for k in range(top + 1))
+
+
+def _oracle(label, shots, targets, dim=64, seed=1):
+    options = {"dim": dim, "sigma": 1.0, "shots": shots, "fpr": FPRS, "targets": targets}
+    return SimulationSpec(label, options | {"attack": "oracle", "seed": seed})
+
+
+def _lira(label, shots, targets, shadows, dim=64, seed=2, attack="lira-online"):
+    options = {"dim": dim, "sigma": 1.0, "shots": shots, "fpr": FPRS, "targets": targets}
+    return SimulationSpec(label, options | {"attack": attack, "shadows": shadows, "seed": seed})
+
+
+def _empirical(label, dataset, backbone, classes, shots, shadows, seeds, **extra):
+    options = {
+        "dataset": dataset,
+        "backbone": backbone,
+        "classes": classes,
+        "shots": shots,
+        "shadows": shadows,
+        "seeds": seeds,
+        "fpr": FPRS,
+    }
+    return EmpiricalSpec(label, options | extra)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        theory=TheorySpec(dim=16, shots_per_decade=2, pooled_per_decade=1),
+        simulations=(
+            _oracle("oracle", (16, 64, 256, 1024, 4096), 20_000, dim=16),
+            _lira("lira-16", (4, 16, 64, 256), 400, 16, dim=16),
+        ),
+        empirical=(
+            _empirical("digits-pixels", "digits", "pixels", (2,), (1, 2, 4, 8), 8, 1),
+            _empirical(
+                "gaussian",
+                "gaussian",
+                "identity",
+                (2,),
+                (2, 8, 32),
+                8,
+                1,
+                dataset_options={"dim": 16, "sigma": 1.0, "n_per_class": 200},
+            ),
+        ),
+        estimate_s=40,
+    ),
+    "quick": Profile(
+        name="quick",
+        theory=TheorySpec(),
+        simulations=(
+            _oracle("oracle", tuple(4**k for k in range(1, 11)), 200_000),
+            _lira("lira-64", (4, 16, 64, 256, 1024, 4096), 2_000, 64),
+        ),
+        empirical=(
+            _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(4), 16, 2),
+            _empirical(
+                "gaussian",
+                "gaussian",
+                "identity",
+                (2,),
+                (4, 16, 64, 256),
+                16,
+                1,
+                dataset_options={"dim": 64, "sigma": 1.0, "n_per_class": 1000},
+            ),
+        ),
+        estimate_s=240,
+    ),
+    "full": Profile(
+        name="full",
+        theory=TheorySpec(shots_per_decade=8),
+        simulations=(
+            _oracle("oracle", tuple(2**k for k in range(1, 21)), 1_000_000),
+            _lira("lira-64", tuple(4**k for k in range(1, 9)), 5_000, 64),
+            _lira(
+                "lira-64-offline",
+                tuple(4**k for k in range(1, 9)),
+                5_000,
+                64,
+                attack="lira-offline",
+                seed=3,
+            ),
+        ),
+        empirical=(
+            _empirical(
+                "fashion-mnist-lite0",
+                "fashion-mnist",
+                "efficientnet-lite0",
+                (2, 5, 10),
+                _geometric(8),
+                64,
+                3,
+            ),
+            _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(5), 64, 3),
+            _empirical(
+                "gaussian",
+                "gaussian",
+                "identity",
+                (2,),
+                _geometric(9),
+                64,
+                2,
+                dataset_options={"dim": 64, "sigma": 1.0, "n_per_class": 2000},
+            ),
+        ),
+        estimate_s=80 * 60,
+    ),
+}

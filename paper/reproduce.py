@@ -1,0 +1,148 @@
+"""`mialaw reproduce`: the whole study, from proof to simulation to real models, in one command.
+
+Stages, in order: the symbolic derivation (sympy), the exact theory, the simulation sweeps (oracle
+and LiRA), the empirical sweeps (when the ``empirical`` extra is installed; otherwise it says so
+and carries on); then every figure and table. Each finished stage is stored under
+``OUT/stages/`` keyed by its configuration, so re-running reuses it and an interrupted run
+resumes (the empirical sweeps also resume cell by cell under ``OUT/runs/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = "results"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .profiles import PROFILES
+
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="smoke (<1 min, tests), quick (<5 min, default), full (paper scale, <90 min)",
+    )
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="for the empirical part"
+    )
+    parser.add_argument("--force", action="store_true", help="recompute finished stages")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=(),
+        choices=("derive", "theory", "simulate", "empirical"),
+        help="stages to leave out",
+    )
+    parser.set_defaults(handler=_main)
+
+
+def _main(args) -> int:
+    report = reproduce(
+        args.profile, args.out, device=args.device, force=args.force, skip=tuple(args.skip)
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def empirical_available() -> bool:
+    """Whether the ``empirical`` extra (torch) is installed."""
+    return importlib.util.find_spec("torch") is not None
+
+
+class Report:
+    """What a reproduction produced: stage results, artifacts, timings."""
+
+    def __init__(self, out: Path, profile: str):
+        self.out = out
+        self.profile = profile
+        self.results: dict = {}
+        self.artifacts: list[Path] = []
+        self.notes: list[str] = []
+        self.seconds = 0.0
+        self.ok = True
+
+    def summary(self) -> str:
+        lines = [f"mialaw reproduce --profile {self.profile}: {self.seconds:.0f} s -> {self.out}"]
+        lines += [f"  note: {n}" for n in self.notes]
+        tables = [p for p in self.artifacts if p.suffix == ".md"]
+        for table in tables:
+            if table.name == "slopes.md":
+                lines += ["", table.read_text()]
+        lines.append(f"  {len(self.artifacts)} artifacts written (figures/, tables/, paper.md)")
+        return "\n".join(lines)
+
+
+def reproduce(
+    profile: str = "quick",
+    out=DEFAULT_OUT,
+    *,
+    device: str = "auto",
+    force: bool = False,
+    skip: tuple[str, ...] = (),
+    stream=None,
+) -> Report:
+    """Run every stage of ``profile`` into ``out`` and write the figures, tables and paper."""
+    from . import stage_functions as fn
+    from .profiles import PROFILES
+    from .stages import StageRunner
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
+    spec = PROFILES[profile]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stream = stream if stream is not None else sys.stderr
+    start = time.perf_counter()
+    report = Report(out, profile)
+    with_empirical = "empirical" not in skip and bool(spec.empirical)
+    if with_empirical and not empirical_available():
+        with_empirical = False
+        report.notes.append(
+            "empirical stage skipped: the 'empirical' extra is not installed "
+            '(pip install -e ".[empirical]")'
+        )
+        print(f"note: {report.notes[-1]}", file=stream)
+    plan = []
+    if "derive" not in skip:
+        plan.append(("derive", {}, fn.derive, 10))
+    if "theory" not in skip:
+        plan.append(("theory", fn.theory_config(spec), lambda: fn.theory(spec), 20))
+    if "simulate" not in skip:
+        for sim in spec.simulations:
+            plan.append(
+                (
+                    f"simulate-{sim.label}",
+                    sim.options,
+                    lambda s=sim: fn.simulate(s),
+                    0.1 * spec.estimate_s,
+                )
+            )
+    if with_empirical:
+        for emp in spec.empirical:
+            config = emp.options | {"device": device}
+            plan.append(
+                (
+                    f"empirical-{emp.label}",
+                    config,
+                    lambda e=emp: fn.empirical(e, out / "runs" / e.label, device),
+                    0.5 * spec.estimate_s / len(spec.empirical),
+                )
+            )
+    runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
+    for name, config, compute, estimate in plan:
+        report.results[name] = runner.run(name, config, compute, estimate)
+    if "derive" in report.results and not report.results["derive"]["all_verified"]:
+        report.ok = False
+        report.notes.append("a derivation step failed to verify (see derivation.txt)")
+    print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
+    from .outputs import write_outputs
+
+    report.artifacts = write_outputs(report.results, spec, out)
+    report.seconds = time.perf_counter() - start
+    return report
