@@ -32,82 +32,113 @@ def _log_ndtr(z):
     return -0.5 * z * z - math.log(-z) - _LOG_SQRT_2PI + math.log(series)
 
 
-@nb.njit(parallel=True, cache=True)
-def _loo_moments(keep, stats, want_in):
-    """Per (target model t, example n): LOO mean and within-example sum of squares and count.
+CHUNK = 256  # examples per work item: rows of a chunk are contiguous in memory
 
-    Members are the models with keep == want_in; sums are taken around the example's mean over
-    all models (as the reference does) so that removing one model stays accurate.
-    """
+
+@nb.njit(inline="always")
+def _chunk_sums(keep, stats, lo, hi, centre, tot_in, sq_in, cnt_in, tot_out, sq_out, cnt_out):
+    """Per example of [lo, hi): the mean over all models (the centre, as the reference takes it)
+    and the IN and OUT sums of (stat - centre), of its square, and the counts."""
+    models = keep.shape[0]
+    w = hi - lo
+    for j in range(w):
+        centre[j] = 0.0
+        tot_in[j] = 0.0
+        sq_in[j] = 0.0
+        cnt_in[j] = 0.0
+        tot_out[j] = 0.0
+        sq_out[j] = 0.0
+        cnt_out[j] = 0.0
+    for m in range(models):
+        for j in range(w):
+            centre[j] += stats[m, lo + j]
+    for j in range(w):
+        centre[j] /= models
+    for m in range(models):
+        for j in range(w):
+            d = stats[m, lo + j] - centre[j]
+            if keep[m, lo + j]:
+                tot_in[j] += d
+                sq_in[j] += d * d
+                cnt_in[j] += 1.0
+            else:
+                tot_out[j] += d
+                sq_out[j] += d * d
+                cnt_out[j] += 1.0
+
+
+@nb.njit(inline="always")
+def _leave_out(total, total_sq, count, d, own):
+    """(mean of d, within sum of squares, count) after removing d if ``own`` (the target model)."""
+    s1 = total - d * own
+    s2 = total_sq - d * d * own
+    c = count - own
+    mean_d = s1 / c
+    return mean_d, max(s2 - s1 * mean_d, 0.0), c
+
+
+@nb.njit(parallel=True, cache=True)
+def _pooled_ss(keep, stats):
+    """Global variance ingredients per target model t: Σ_n ss and Σ_n (count - 1), IN and OUT."""
     models, examples = keep.shape
-    mean = np.empty((models, examples))
-    ss = np.empty((models, examples))
-    cnt = np.empty((models, examples))
-    for n in nb.prange(examples):
-        centre = 0.0
-        for m in range(models):
-            centre += stats[m, n]
-        centre /= models
-        total = 0.0
-        total_sq = 0.0
-        count = 0
-        for m in range(models):
-            if keep[m, n] == want_in:
-                d = stats[m, n] - centre
-                total += d
-                total_sq += d * d
-                count += 1
+    chunks = (examples + CHUNK - 1) // CHUNK
+    part = np.zeros((chunks, 4, models))
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
         for t in range(models):
-            s1 = total
-            s2 = total_sq
-            c = count
-            if keep[t, n] == want_in:
-                d = stats[t, n] - centre
-                s1 -= d
-                s2 -= d * d
-                c -= 1
-            mean_d = s1 / c
-            mean[t, n] = mean_d + centre
-            ss[t, n] = max(s2 - s1 * mean_d, 0.0)
-            cnt[t, n] = c
-    return mean, ss, cnt
-
-
-def _variance(ss, cnt, per_example: bool) -> np.ndarray:
-    if per_example:
-        var = ss / (cnt - 1.0)
-    else:
-        var = np.broadcast_to(
-            ss.sum(1, keepdims=True) / (cnt - 1.0).sum(1, keepdims=True), ss.shape
-        )
-    return np.maximum(var, _MIN_VAR)
+            for j in range(w):
+                d = stats[t, lo + j] - centre[j]
+                own = 1.0 * keep[t, lo + j]
+                _, ss, c = _leave_out(tin[j], qin[j], cin[j], d, own)
+                part[b, 0, t] += ss
+                part[b, 1, t] += c - 1.0
+                _, ss, c = _leave_out(tout[j], qout[j], cout[j], d, 1.0 - own)
+                part[b, 2, t] += ss
+                part[b, 3, t] += c - 1.0
+    return part.sum(0)
 
 
 @nb.njit(parallel=True, cache=True)
-def _score_online(stats, mu_in, var_in, mu_out, var_out):
-    models, examples = stats.shape
+def _scores(keep, stats, online, per_example, var_in_global, var_out_global):
+    """Leave-one-out LiRA scores (models × examples); see ``lira_loo``."""
+    models, examples = keep.shape
     out = np.empty((models, examples))
-    for t in nb.prange(models):
-        for n in range(examples):
-            s = stats[t, n]
-            a = s - mu_in[t, n]
-            b = s - mu_out[t, n]
-            out[t, n] = (
-                -0.5 * a * a / var_in[t, n]
-                - 0.5 * math.log(var_in[t, n])
-                + 0.5 * b * b / var_out[t, n]
-                + 0.5 * math.log(var_out[t, n])
-            )
-    return out
-
-
-@nb.njit(parallel=True, cache=True)
-def _score_offline(stats, mu_out, var_out):
-    models, examples = stats.shape
-    out = np.empty((models, examples))
-    for t in nb.prange(models):
-        for n in range(examples):
-            out[t, n] = _log_ndtr((stats[t, n] - mu_out[t, n]) / math.sqrt(var_out[t, n]))
+    chunks = (examples + CHUNK - 1) // CHUNK
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
+        for t in range(models):
+            for j in range(w):
+                s = stats[t, lo + j]
+                d = s - centre[j]
+                own = 1.0 * keep[t, lo + j]
+                mean_o, ss_o, c_o = _leave_out(tout[j], qout[j], cout[j], d, 1.0 - own)
+                var_o = ss_o / (c_o - 1.0) if per_example else var_out_global[t]
+                var_o = max(var_o, _MIN_VAR)
+                b_o = d - mean_o
+                if not online:
+                    out[t, lo + j] = _log_ndtr(b_o / math.sqrt(var_o))
+                    continue
+                mean_i, ss_i, c_i = _leave_out(tin[j], qin[j], cin[j], d, own)
+                var_i = ss_i / (c_i - 1.0) if per_example else var_in_global[t]
+                var_i = max(var_i, _MIN_VAR)
+                a_i = d - mean_i
+                out[t, lo + j] = (
+                    -0.5 * a_i * a_i / var_i
+                    + 0.5 * b_o * b_o / var_o
+                    + 0.5 * math.log(var_o / var_i)
+                )
     return out
 
 
@@ -122,13 +153,12 @@ def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example")
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     stats = np.ascontiguousarray(stats, dtype=np.float64)
     per_example = variance == "per-example"
-    mu_out, ss_out, cnt_out = _loo_moments(keep, stats, False)
-    var_out = np.ascontiguousarray(_variance(ss_out, cnt_out, per_example))
-    if not online:
-        return _score_offline(stats, mu_out, var_out)
-    mu_in, ss_in, cnt_in = _loo_moments(keep, stats, True)
-    var_in = np.ascontiguousarray(_variance(ss_in, cnt_in, per_example))
-    return _score_online(stats, mu_in, var_in, mu_out, var_out)
+    if per_example:
+        var_in = var_out = np.empty(keep.shape[0])
+    else:
+        ss_in, dof_in, ss_out, dof_out = _pooled_ss(keep, stats)
+        var_in, var_out = ss_in / dof_in, ss_out / dof_out
+    return _scores(keep, stats, bool(online), per_example, var_in, var_out)
 
 
 def pooled_tpr_at_fpr(scores, labels, fpr) -> tuple[TprAtFpr, ...]:

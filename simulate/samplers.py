@@ -44,6 +44,7 @@ STATISTICS = {"score": SCORE, "logit": LOGIT}
 STREAM_TARGETS = 1
 STREAM_KEEP = 2
 STREAM_STATS = 3
+KEEP_BLOCK = 256  # keep-matrix columns per stream (each costs M draws)
 FULL_BLOCK = 8  # entries per stream in the full-data sampler (each costs S·d·C normals)
 
 
@@ -97,16 +98,16 @@ def draw_keep(models, targets, seed):
     """Balanced keep matrix (models × targets): each target IN for exactly half of the models.
 
     Column n is a uniformly random arrangement of models/2 True values (Fisher–Yates), drawn from
-    the stream of the block that holds n.
+    the stream of the block of KEEP_BLOCK columns that holds n.
     """
     keep = np.empty((models, targets), dtype=np.bool_)
     half = models // 2
-    blocks = (targets + BLOCK - 1) // BLOCK
+    blocks = (targets + KEEP_BLOCK - 1) // KEEP_BLOCK
     for b in nb.prange(blocks):
         state = np.empty(4, dtype=np.uint64)
         col = np.empty(models, dtype=np.bool_)
         seed_state(state, seed, STREAM_KEEP, b)
-        for n in range(b * BLOCK, min(targets, (b + 1) * BLOCK)):
+        for n in range(b * KEEP_BLOCK, min(targets, (b + 1) * KEEP_BLOCK)):
             for m in range(models):
                 col[m] = m < half
             for m in range(models - 1, 0, -1):
