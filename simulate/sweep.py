@@ -7,9 +7,9 @@ counts, the per-example-calibrated oracle where defined, and the exact theory be
 ``fit(fpr)`` is the fit of log10(TPR − α) on log10 S over the points whose advantage is
 resolvably above zero (CP lower bound of the TPR above α, ``mialaw.theory.metrics.resolvable``).
 
-Exact theory (``mialaw.theory.exact``): ``theory_pooled`` is the pooled Neyman–Pearson TPR at global
-FPR α (the oracle's expectation, an upper bound for every attack); ``theory_per_example`` is
-E_x[TPR_NP(x)] at per-example FPR α (the per-example-calibrated oracle's expectation).
+Exact theory (``mialaw.theory.average``): ``theory_pooled`` is the pooled Neyman–Pearson TPR at
+global FPR α (the oracle's expectation, an upper bound for every attack); ``theory_per_example``
+is E_x[TPR_NP(x)] at per-example FPR α (the per-example-calibrated oracle's expectation).
 """
 
 from __future__ import annotations
@@ -176,13 +176,11 @@ class SweepPoint:
 
 
 def _exact_theory(model: GaussianModel, shots: int, fpr: float):
-    """(pooled NP TPR, average per-example NP TPR) from mialaw.theory.exact, None where absent."""
-    from mialaw.theory import exact
+    """(pooled NP TPR at global FPR α, E_x[TPR_NP(x)] at per-example FPR α) by quadrature."""
+    from mialaw.theory.average import average_tpr, pooled_tpr
 
-    pooled_fn = getattr(exact, "pooled_tpr", None)
-    average_fn = getattr(exact, "average_tpr", None)
-    pooled = float(np.asarray(pooled_fn(model, shots, fpr))) if pooled_fn else None
-    average = float(np.asarray(average_fn(model, shots, fpr, test="np"))) if average_fn else None
+    pooled = float(pooled_tpr(model, shots, fpr, statistic="lr").tpr)
+    average = float(average_tpr(model, shots, fpr, test="np"))
     return pooled, average
 
 
@@ -334,7 +332,7 @@ def run_attack(config: SweepConfig, index: int) -> AttackResult:
 
 def run_sweep(config: SweepConfig, *, progress: bool = False, theory: bool = True) -> SweepResult:
     """Run ``config`` at every S; ``progress`` shows a tqdm bar on stderr; ``theory`` adds the
-    exact values of ``mialaw.theory.exact`` beside each point."""
+    exact values of ``mialaw.theory.average`` beside each point."""
     if not isinstance(config, SweepConfig):
         raise ValueError(f"config must be a SweepConfig; got {type(config).__name__}")
     from tqdm import tqdm
