@@ -51,18 +51,26 @@ def _log1mexp(x):
         return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
-def _log_ndtr_diff(lo, width):
+def _log_ndtr_diff(lo, width, hi=None):
     """(log|Φ(lo + width) - Φ(lo)|, sign) without cancellation.
 
     ``width`` is passed separately because it is usually known far more accurately than the
-    difference of two nearby points. Sign is +1, -1 or 0 (width 0 gives log 0 = -inf).
+    difference of two nearby points; ``hi`` (= lo + width), when the caller knows it more
+    accurately than lo + width rounds, is used for the tail forms of long intervals. Sign is +1,
+    -1 or 0 (width 0 gives log 0 = -inf).
     """
-    lo, width = np.broadcast_arrays(np.asarray(lo, np.float64), np.asarray(width, np.float64))
+    lo, width, end = np.broadcast_arrays(
+        np.asarray(lo, np.float64),
+        np.asarray(width, np.float64),
+        np.nan if hi is None else np.asarray(hi, np.float64),
+    )
     sign = np.sign(width)
-    # Orient every interval upwards: [a, a + h] with h >= 0.
-    a = np.where(width < 0, lo + width, lo)
+    if hi is None:
+        end = lo + width
+    # Orient every interval upwards: [a, b] with b - a = h >= 0.
+    a = np.where(width < 0, end, lo)
+    b = np.where(width < 0, lo, end)
     h = np.abs(width)
-    b = a + h
     out = np.full(a.shape, -np.inf)
     with np.errstate(invalid="ignore", over="ignore"):
         small = (h > 0) & (h * (np.abs(a) + np.abs(b) + 1.0) <= 1.0)
@@ -140,8 +148,8 @@ def _region_log_masses(lo, width, d, shots):
     lo_in, hi_in = (lo - d) / r, (hi - d) / r
     log_in, _ = _log_ndtr_diff(lo_in, width / r)
     # lo - lo_in = (d - (1 - r) lo) / r, and likewise at hi.
-    l_low, s_low = _log_ndtr_diff(lo_in, (d - one_minus_r * lo) / r)
-    l_high, s_high = _log_ndtr_diff(hi_in, (d - one_minus_r * hi) / r)
+    l_low, s_low = _log_ndtr_diff(lo_in, (d - one_minus_r * lo) / r, lo)
+    l_high, s_high = _log_ndtr_diff(hi_in, (d - one_minus_r * hi) / r, hi)
     strips, s_strips = _signed_logsumexp(
         np.stack(np.broadcast_arrays(l_low, l_high)),
         np.stack(np.broadcast_arrays(s_low, -s_high)),
