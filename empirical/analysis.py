@@ -424,7 +424,7 @@ def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> Sw
         "per_example": _per_example(runs, alphas_all, level),
         "drop_rule": "points enter fits only where the Clopper-Pearson lower bound of TPR > FPR",
     }
-    return SweepResult(runs=runs, points=points, fit=_plain(fit))
+    return SweepResult(runs=runs, points=_plain(points), fit=_plain(fit))
 
 
 def fit_runs(dirs, *, attacks=None, fpr=None, level: float = 0.95) -> SweepResult:

@@ -8,10 +8,12 @@ A cell of a sweep over classes C, shots S and seeds k:
    the feature standardisation (mean and standard deviation per feature, so it cannot leak
    membership), for the class means and covariance of the atypicality predictor, and for the
    heads' held-out accuracy.
-2. **Keep matrix.** M + 1 models (the target and M shadows), N = 2·S·C candidates. Each example is
-   IN for ⌊(M+1)/2⌋ or ⌈(M+1)/2⌉ models (with M + 1 odd the extra membership goes to a random half
-   of the examples): as balanced as an odd number of models allows. Which models is a uniformly
-   random subset per example. Drawn from ``SeedSequence([k, C, S])``.
+2. **Keep matrix.** M + 1 models (the target and M shadows), N = 2·S·C candidates, paired at
+   random within each class; in every model exactly one example of each pair is IN, so every
+   model trains on exactly S examples per class, and every example is IN for ⌊(M+1)/2⌋ or
+   ⌈(M+1)/2⌉ models (M + 1 odd: the extra membership goes to a random half of the examples) —
+   as balanced as an odd number of models allows (``balanced_keep``). Drawn from
+   ``SeedSequence([k, C, S])``.
 3. **Training.** All M + 1 heads at once (``heads.train_heads``: batched L-BFGS, L2 weight decay λ
    in the sum-of-losses form, i.e. scikit-learn's C = 1/λ).
 4. **Statistics and scores.** Logit-scaled confidence per query (the image, and its horizontal flip
@@ -97,7 +99,8 @@ class RunConfig:
     dataset, backbone : names understood by ``mialaw.empirical.features.get_features``.
     classes : class counts C (>= 2); the first C classes of the dataset are used.
     shots : examples per class S (>= 1); each cell samples 2·S per class as candidates.
-    shadows : M >= 2; M + 1 models are trained per cell (every one is a target in turn).
+    shadows : M >= 5 (>= 3 with the global variance); M + 1 models are trained per cell
+        (every one is a target in turn).
     seeds : K >= 1 seeds 0..K-1.
     fpr : target FPRs α in (0, 1) for the reported TPRs.
     attacks : subset of ("lira", "rmia") to report (all scores are always computed and saved).
@@ -153,6 +156,8 @@ class RunConfig:
                 f"shadows must be >= 2 (LiRA needs a target and >= 2 shadows); got {self.shadows}"
             )
         set_("shadows", int(self.shadows))
+        if self.variance not in ("per-example", "global"):
+            raise ValueError(f"variance must be 'per-example' or 'global'; got {self.variance!r}")
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)):
             raise ValueError(f"seeds must be an integer >= 1; got {self.seeds!r}")
         if self.seeds < 1:
@@ -179,8 +184,16 @@ class RunConfig:
         if self.standardize is None:
             set_("standardize", self.dataset != "gaussian")
         set_("standardize", bool(self.standardize))
-        if self.variance not in ("per-example", "global"):
-            raise ValueError(f"variance must be 'per-example' or 'global'; got {self.variance!r}")
+        # Balanced keep: an example is IN for ⌊(M+1)/2⌋ or more of the M + 1 models, so a target's
+        # shadows include >= ⌊(M+1)/2⌋ − 1 IN and OUT models; LiRA needs 2 each for a
+        # per-example variance and 1 for the pooled one.
+        need = 2 if self.variance == "per-example" else 1
+        if (self.shadows + 1) // 2 - 1 < need:
+            raise ValueError(
+                f"shadows must be >= {2 * need + 1} for {self.variance} LiRA variance (every "
+                f"example needs >= {need} IN and OUT shadows per target); got {self.shadows}"
+                + (" (or use variance 'global' with >= 3)" if need == 2 else "")
+            )
         if self.centre not in ("mean", "median"):
             raise ValueError(f"centre must be 'mean' or 'median'; got {self.centre!r}")
         if not 0 <= float(self.rmia_a) <= 1:
@@ -299,18 +312,33 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
 
 
 # --------------------------------------------------------------------------- keep matrix
-def balanced_keep(models: int, examples: int, seed) -> np.ndarray:
-    """Bool (models × examples): each example IN for ⌊models/2⌋ or ⌈models/2⌉ models.
+def balanced_keep(models: int, labels, seed) -> np.ndarray:
+    """Bool (models × examples) with every model on exactly half of each class's examples.
 
-    With an odd number of models, a random half of the examples (⌊examples/2⌋ of them) get the
-    extra membership; the models of each example form a uniformly random subset.
+    Within each class the examples (an even number, 2·S) are paired at random; in every model
+    exactly one example of each pair is IN. The first example of a pair is IN for a uniformly
+    random subset of ⌊models/2⌋ or ⌈models/2⌉ models (the larger size for a random half of the
+    pairs when ``models`` is odd) and its partner for the complementary subset. Hence every
+    model trains on exactly S examples per class, and every example is IN for ⌊models/2⌋ or
+    ⌈models/2⌉ models: as balanced as an odd number of models allows.
     """
     rng = np.random.default_rng(seed)
-    counts = np.full(examples, models // 2)
-    if models % 2:
-        counts[rng.permutation(examples)[: examples // 2]] += 1
-    ranks = np.argsort(rng.random((models, examples)), axis=0).argsort(axis=0)
-    return ranks < counts[None, :]
+    labels = np.asarray(labels)
+    keep = np.zeros((int(models), labels.size), dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if members.size % 2:
+            raise ValueError(f"class {c} has an odd number of candidates ({members.size})")
+        members = members[rng.permutation(members.size)]
+        first, second = members[0::2], members[1::2]
+        sizes = np.full(first.size, models // 2)
+        if models % 2:
+            sizes[rng.permutation(first.size)[: first.size // 2]] += 1
+        ranks = np.argsort(rng.random((models, first.size)), axis=0).argsort(axis=0)
+        chosen = ranks < sizes[None, :]
+        keep[:, first] = chosen
+        keep[:, second] = ~chosen
+    return keep
 
 
 # --------------------------------------------------------------------------- one cell
@@ -342,7 +370,7 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
     y = y_all[pool]
     pop_x = standardize(prepared.features[population])
     pop_y = y_all[population]
-    keep = balanced_keep(config.models, pool.size, rng)
+    keep = balanced_keep(config.models, y, rng)
 
     start = time.perf_counter()
     options = dict(
