@@ -159,7 +159,9 @@ class PixelBackbone(Backbone):
             x = images_to_tensor(images, self.device)
             if self.resolution is not None:
                 x = _resize(x, self.resolution)
-            return (x / 255.0).flatten(1)
+            out = (x / 255.0).flatten(1)
+        self.feature_dim = int(out.shape[1])
+        return out
 
 
 class IdentityBackbone(Backbone):
@@ -202,7 +204,9 @@ class TorchBackbone(Backbone):
             self.module = self.module.to(memory_format=torch.channels_last)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        norm = "x-" + "/".join(f"{m:g}" for m in mean) + "/" + "/".join(f"{s:g}" for s in std)
+        norm = (
+            "mean=" + ",".join(f"{m:g}" for m in mean) + ";std=" + ",".join(f"{s:g}" for s in std)
+        )
         self.preprocess_key = (
             f"{key}|res={resolution}|resize=bilinear-antialias|gray=replicate3|norm={norm}"
         )
