@@ -106,7 +106,7 @@ def dp_shots(
         v = np.asarray(log_adv(log_s), dtype=np.float64) - log_bound
         return np.where(np.isnan(v), -np.inf, v)
 
-    grid = np.linspace(0.0, math.log(max_shots), 181)
+    grid = np.linspace(0.0, math.log(max_shots), 71)
     fails = np.nonzero(excess(grid) > 0)[0]
     source = "average" if x is None else "target"
     if fails.size == 0:
