@@ -1,0 +1,134 @@
+"""Sweeps of mialaw.simulate: the −1/2 law at large S, validation, result objects."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mialaw.simulate.sweep import SweepConfig, SweepResult, run_sweep
+from mialaw.theory.average import average_tpr
+
+
+@pytest.fixture(scope="module")
+def oracle_sweep() -> SweepResult:
+    config = SweepConfig(
+        dim=256,
+        sigma=1.0,
+        shots=(10**4, 3 * 10**4, 10**5, 3 * 10**5, 10**6),
+        fpr=(0.1, 0.01),
+        targets=1_000_000,
+        seed=3,
+    )
+    return run_sweep(config)
+
+
+def test_oracle_sweep_slope_contains_minus_half(oracle_sweep):
+    fit = oracle_sweep.fit(0.1)
+    assert fit.n == 5 and fit.slope.contains(-0.5)
+    # The interval is informative: it excludes both a flat law and the S^-1 law.
+    assert fit.slope.upper - fit.slope.lower < 0.3
+    pe = oracle_sweep.fit(0.1, per_example=True)
+    assert pe.slope.contains(-0.5) and pe.slope.upper - pe.slope.lower < 0.3
+    # The exact theory at the same points is on the law to within its O(S^-1/2) correction.
+    assert oracle_sweep.theory_fit(0.1).slope.estimate == pytest.approx(-0.5, abs=0.02)
+
+
+def test_sweep_points_carry_counts_intervals_and_theory(oracle_sweep):
+    pts = oracle_sweep.select(0.01)
+    assert [p.shots for p in pts] == list(oracle_sweep.config.shots)
+    for p in pts:
+        assert p.positives == p.negatives == 500_000
+        assert p.tpr_ci[0] <= p.tpr <= p.tpr_ci[1]
+        assert p.achieved_fpr <= 0.01
+        assert p.advantage == pytest.approx(p.tpr - 0.01)
+        # Independent check of the stored theory value.
+        expected = float(average_tpr(oracle_sweep.config.model, p.shots, 0.01, test="np"))
+        assert p.theory_per_example == pytest.approx(expected, rel=1e-12)
+        # Pooled (global threshold) and per-example calibration are different quantities.
+        assert p.theory_pooled != p.theory_per_example
+    data = json.loads(json.dumps(oracle_sweep.to_json()))
+    assert set(data) == {"config", "points", "fit"}
+    assert len(data["points"]) == 10
+    first = data["points"][0]
+    for key in ("shots", "fpr", "tpr", "tpr_ci", "advantage", "theory_pooled"):
+        assert key in first
+    assert data["fit"]["0.1"]["slope_ci"][0] <= data["fit"]["0.1"]["slope"]
+
+
+def test_sweeps_repeat_exactly_and_points_are_independent():
+    config = SweepConfig(dim=8, sigma=1.0, shots=(5, 5), fpr=(0.1,), targets=20_000, seed=9)
+    a = run_sweep(config, theory=False)
+    b = run_sweep(config, theory=False)
+    assert a.points == b.points
+    # The two S points have their own seeds: the same S gives different draws.
+    assert a.points[0].true_positives != a.points[1].true_positives
+
+
+def test_lira_sweep_runs_with_both_engines():
+    for engine in ("numba", "numpy"):
+        config = SweepConfig(
+            dim=32,
+            sigma=1.0,
+            shots=(10, 100, 1000),
+            fpr=(0.1,),
+            targets=1000,
+            shadows=16,
+            attack="lira-offline",
+            engine=engine,
+            variance="global",
+            seed=1,
+        )
+        result = run_sweep(config, theory=False)
+        fit = result.fit(0.1)
+        assert -1.0 < fit.slope.estimate < -0.3
+        assert all(p.theory_pooled is None for p in result.points)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"shots": (1,)}, "shots must lie in [2"),
+        ({"shots": (2.5,)}, "integers"),
+        ({"shots": ()}, "non-empty"),
+        ({"fpr": (0.0,)}, "strictly between 0 and 1"),
+        ({"fpr": (1.2,)}, "strictly between 0 and 1"),
+        ({"targets": 1}, "targets must be an integer >= 2"),
+        ({"attack": "lira"}, "attack must be one of"),
+        ({"sampler": "slow"}, "sampler must be one of"),
+        ({"engine": "cuda"}, "engine must be one of"),
+        ({"attack": "lira-online", "shadows": 7}, "shadows must be even"),
+        ({"attack": "lira-online", "shadows": 4}, "shadows must be an integer >= 6"),
+        ({"statistic": "logit"}, "'logit' is for LiRA"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"dim": 1, "classes": 2}, "classes"),
+        ({"sampler": "full", "shots": (10**7,)}, "too large"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_config_rejects_bad_values(changes, message):
+    base = {"dim": 4, "sigma": 1.0, "shots": (2, 10), "fpr": (0.1,), "targets": 100}
+    with pytest.raises(ValueError) as err:
+        SweepConfig(**(base | changes))
+    assert message in str(err.value)
+
+
+def test_fit_without_resolvable_points_says_so():
+    config = SweepConfig(dim=2, sigma=0.05, shots=(10**6, 10**7), fpr=(0.1,), targets=100)
+    result = run_sweep(config, theory=False)
+    with pytest.raises(ValueError, match="power-law fit needs"):
+        result.fit(0.1)
+    assert result.fits()["0.1"]["pooled"] is None
+    with pytest.raises(ValueError, match="not in this sweep"):
+        result.select(0.2)
+    assert math.isfinite(result.points[0].tpr)
+
+
+def test_run_sweep_rejects_non_config():
+    with pytest.raises(ValueError, match="SweepConfig"):
+        run_sweep({"dim": 2})
+
+
+def test_numpy_array_inputs_are_accepted():
+    config = SweepConfig(dim=4, sigma=1.0, shots=np.array([3, 30]), fpr=[0.5], targets=10)
+    assert config.shots == (3, 30) and config.fpr == (0.5,)
