@@ -62,6 +62,7 @@ def save_arrays(path, arrays: dict, key: dict) -> Path:
             np.savez(f, **arrays, **{_META: np.array(meta)})
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is ordinary data
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
