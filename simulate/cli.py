@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="LiRA statistic: true-class score or logit-scaled confidence",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fit-min-shots",
+        type=float,
+        default=1,
+        metavar="S",
+        help="fit the power law only over S >= this (the law is asymptotic; default: all S)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
         "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
@@ -157,6 +164,7 @@ def run(args) -> int:
         variance=args.variance,
         statistic=args.statistic,
         seed=args.seed,
+        fit_min_shots=args.fit_min_shots,
     )
     result = run_sweep(config, progress=True)
     if args.out:

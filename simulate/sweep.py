@@ -64,6 +64,7 @@ class SweepConfig:
     statistic : "score" (s = <x, m̂_y>) or "logit" (logit-scaled softmax confidence; C >= 2).
     seed : the run's seed; S-point i uses the independent seed derive_seed(seed, i).
     level : confidence level of intervals and fits.
+    fit_min_shots : only points with S >= this enter the power-law fits (the law is asymptotic).
     """
 
     dim: int
@@ -80,6 +81,7 @@ class SweepConfig:
     statistic: str = "score"
     seed: int = 0
     level: float = 0.95
+    fit_min_shots: int = 1
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -127,6 +129,7 @@ class SweepConfig:
                 f"S·d = {max(self.shots) * self.dim} is too large (<= 1e7; use --sampler fast)"
             )
         set_("level", float(self.level))
+        set_("fit_min_shots", _int("fit_min_shots", self.fit_min_shots, 1))
         set_("sigma", float(self.sigma))
         self.model  # validates dim, classes, sigma  # noqa: B018
 
@@ -234,7 +237,8 @@ class SweepResult:
         return chosen
 
     def fit(self, fpr: float, *, per_example: bool = False):
-        """Power-law fit of log10(TPR − α) on log10 S over the resolvable points at α.
+        """Power-law fit of log10(TPR − α) on log10 S over the resolvable points at α with
+        S >= ``config.fit_min_shots``.
 
         ``per_example=True`` fits the per-example-calibrated oracle instead of the pooled attack.
         Raises ValueError when fewer than two distinct S are resolvable.
@@ -249,7 +253,8 @@ class SweepResult:
         else:
             tpr = np.array([p.tpr for p in pts])
             lower = np.array([p.tpr_ci[0] for p in pts])
-        return fit_power_law(shots, tpr - fpr, keep=resolvable(lower, fpr), level=self.config.level)
+        keep = resolvable(lower, fpr) & (shots >= self.config.fit_min_shots)
+        return fit_power_law(shots, tpr - fpr, keep=keep, level=self.config.level)
 
     def theory_fit(self, fpr: float, *, per_example: bool = False):
         """The same fit on the exact theory's values at the sweep's S (None without theory)."""
@@ -258,7 +263,8 @@ class SweepResult:
         if any(v is None for v in values):
             return None
         shots = np.array([p.shots for p in pts], dtype=np.float64)
-        return fit_power_law(shots, np.array(values) - fpr, level=self.config.level)
+        keep = shots >= self.config.fit_min_shots
+        return fit_power_law(shots, np.array(values) - fpr, keep=keep, level=self.config.level)
 
     def fits(self) -> dict:
         """Every fit as plain data, keyed by α: pooled, per-example (oracle) and theory."""
