@@ -149,6 +149,25 @@ def test_average_asymptote_rate_and_slope(dim, sigma):
             assert np.all(np.abs(slope + 0.5) < 1e-3)
 
 
+@pytest.mark.parametrize("fpr", [0.1, 1e-3])
+def test_one_sided_average_near_one_shot(fpr):
+    """The one-sided test's TPR jumps from 0 to 1 at ζ = -a sqrt(S) when S -> 1. In d = 1,
+    ζ = |u|/σ is half-normal: at S = 1 the average is P(ζ >= -a) = 2α exactly, and for S > 1 a
+    1-D adaptive quadrature split at the jump is an independent reference."""
+    model = GaussianModel(1, classes=1, sigma=1.0)
+    assert av.average_tpr(model, 1.0, fpr, test="exact") == pytest.approx(2 * fpr, rel=1e-13)
+    a = ndtri(fpr)
+    for shots in (1.0001, 1.5, 3.9):
+        r, jump = np.sqrt(1 - 1 / shots), -a * np.sqrt(shots)
+        f = lambda u, s=shots, r=r: ndtr((a + u / np.sqrt(s)) / r) * 2 * np.exp(-u * u / 2)
+        want = sum(
+            quad(f, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
+            for lo, hi in [(0, jump), (jump, 40)]
+        ) / np.sqrt(2 * np.pi)
+        # measured: 2e-15 relative
+        assert av.average_tpr(model, shots, fpr, test="exact") == pytest.approx(want, rel=1e-12)
+
+
 def test_general_covariance_support():
     isotropic_as_cov = GaussianModel(3, classes=1, cov=0.49 * np.eye(3))
     iso = GaussianModel(3, classes=1, sigma=0.7)
@@ -189,7 +208,12 @@ def _inside(successes, n, value, level=0.999):
 
 @pytest.mark.parametrize(
     "cov, shots",
-    [(0.49 * np.eye(3), 2), (0.49 * np.eye(3), 4), (np.array([[1.0, 0.3], [0.3, 0.5]]), 3)],
+    [
+        (0.49 * np.eye(3), 1),
+        (0.49 * np.eye(3), 2),
+        (0.49 * np.eye(3), 4),
+        (np.array([[1.0, 0.3], [0.3, 0.5]]), 3),
+    ],
 )
 def test_average_and_pooled_against_simulation(cov, shots):
     """Brute force (fixed seed, 60k trials): per-example tests at their own level, and the pooled
@@ -207,6 +231,8 @@ def test_average_and_pooled_against_simulation(cov, shots):
     for test, reject in rejects.items():
         assert _inside(reject(z_in).sum(), n, av.average_tpr(model, shots, fpr, test=test)), test
         assert _inside(reject(z_out).sum(), n, fpr), test
+    if shots == 1:
+        return  # the exact LR is infinite on the IN point (pooled TPR 1, tested below)
     r2 = 1 - 1 / shots
     stats = {
         "lr": lambda z: -0.5 * np.log(r2) - (z - delta) ** 2 / (2 * r2) + z * z / 2,

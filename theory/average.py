@@ -22,7 +22,8 @@ about 1e-13 over the tested range).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -53,6 +54,8 @@ class TargetRule:
     gap1: np.ndarray
     log_weight: np.ndarray
     mass: float
+    # For rules over ζ: a rule with extra panel ends (see ``_zeta_rule``), else None.
+    refine: Callable | None = field(default=None, repr=False)
 
     def mean(self, values) -> np.ndarray:
         """Σ_j w_j values[j, ...] (values indexed by node along axis 0)."""
@@ -189,12 +192,18 @@ def _log_zeta_density(z, dim: int, sigma: float) -> np.ndarray:
 
 
 def _zeta_rule(
-    dim: int, sigma: float, panel_nodes: int = 24, panel_width: float = 0.25, grading: float = 1.5
+    dim: int,
+    sigma: float,
+    panel_nodes: int = 24,
+    panel_width: float = 0.25,
+    grading: float = 1.5,
+    extra_ends=(),
 ) -> TargetRule:
     """1-D rule over ζ for Σ = σ²I: composite Gauss–Legendre on panels graded geometrically
     towards ζ = 0 (the kink, where the NP test's TPR bends on the scale ζ ~ S^-1/2), with a
     panel end at ζ = 1/σ (where the density's branches end, also graded), trimmed to where the
-    density is within e^-45 of its maximum."""
+    density is within e^-45 of its maximum. ``extra_ends`` adds panel ends (for integrands with
+    a transition the fixed panels do not see)."""
     top = np.sqrt(dim) + 16.0
     grid = np.linspace(0.0, top, 641)
     log_p = _log_zeta_density(grid, dim, sigma)
@@ -211,6 +220,7 @@ def _zeta_rule(
         # The branches end at ζ = 1/σ like |1 - σζ|^((d+1)/2): grade towards it from both sides.
         offsets = 0.5 * 4.0 ** -np.arange(0, 16)
         ends += [1.0 / sigma] + list(1.0 / sigma - offsets) + list(1.0 / sigma + offsets)
+    ends += list(extra_ends)
     ends = np.unique(np.clip(np.array(ends), z_lo, z_hi))
     nodes, log_w = _legendre(ends[:-1], ends[1:], panel_nodes)
     nodes, log_w = nodes.ravel(), log_w.ravel()
@@ -251,7 +261,9 @@ def _normalised(gap1, logw) -> TargetRule:
 
 @lru_cache(maxsize=64)
 def _cached_iso(dim, sigma):
-    return _zeta_rule(dim, sigma)
+    return replace(
+        _zeta_rule(dim, sigma), refine=lambda ends: _zeta_rule(dim, sigma, extra_ends=ends)
+    )
 
 
 @lru_cache(maxsize=16)
@@ -295,12 +307,27 @@ def _average_signed_log_advantage(rule, shots, fpr, test, chunk=400_000):
     vals, sgns = np.empty(flat_s.shape), np.empty(flat_s.shape)
     step = max(1, chunk // rule.gap1.size)
     for k in range(0, flat_s.size, step):
-        sk, ak = flat_s[k : k + step], flat_a[k : k + step]
-        d = rule.gap1[:, None] / np.sqrt(sk)[None, :]
-        la, sa = _std_log_advantage(d, sk[None, :], ak[None, :], test)
-        v, g = _signed_logsumexp(la + rule.log_weight[:, None], sa, axis=0)
-        vals[k : k + step], sgns[k : k + step] = v, g
+        vals[k : k + step], sgns[k : k + step] = _rule_mean(
+            rule, flat_s[k : k + step], flat_a[k : k + step], test
+        )
+    if test == "exact" and rule.refine is not None:
+        # Near S = 1 the one-sided test's TPR Φ((a + ζ/sqrt(S))/r) jumps from 0 to 1 around
+        # ζ* = -a sqrt(S) over a width sqrt(S - 1): panel ends graded towards ζ*.
+        for k in np.nonzero((flat_s < 4.0) & (flat_a < 0.5))[0]:
+            centre = -ndtri(flat_a[k]) * np.sqrt(flat_s[k])
+            width = np.sqrt(flat_s[k] - 1.0)
+            offsets = width * 1.5 ** np.arange(-25, 4) if width > 0 else np.array([])
+            fine = rule.refine(tuple(np.r_[centre, centre - offsets, centre + offsets]))
+            vals[k : k + 1], sgns[k : k + 1] = _rule_mean(
+                fine, flat_s[k : k + 1], flat_a[k : k + 1], test
+            )
     return vals.reshape(s.shape), sgns.reshape(s.shape), a
+
+
+def _rule_mean(rule, shots, fpr, test):
+    d = rule.gap1[:, None] / np.sqrt(shots)[None, :]
+    la, sa = _std_log_advantage(d, shots[None, :], fpr[None, :], test)
+    return _signed_logsumexp(la + rule.log_weight[:, None], sa, axis=0)
 
 
 def _out(x):
