@@ -62,7 +62,8 @@ def plot_sweep(result, path) -> None:
             fit = result.fit(a)
         except ValueError:
             continue
-        grid = np.geomspace(shots.min(), shots.max(), 50)
+        fitted = shots[fit.kept]  # draw the fitted law over the range it was fitted on
+        grid = np.geomspace(fitted.min(), fitted.max(), 50)
         slope = fit.slope
         ax.plot(
             grid,
