@@ -8,7 +8,9 @@ Every test depends on x only through the standardised gap at one shot, ζ(x) = |
 ζ = 0. The density of ζ is then a one-dimensional integral over θ (``_log_zeta_density``), and
 E_x f(ζ) is a 1-D integral over ζ done by composite Gauss–Legendre on panels graded towards ζ = 0
 (where the NP test's TPR bends on the scale ζ ~ S^-1/2) and towards ζ = 1/σ (where the density is
-not smooth), trimmed to where the density is within e^-45 of its maximum. (The (u, v) coordinates
+not smooth), trimmed to where the density is within e^-45 of its maximum; for the one-sided
+"exact" test at S < 4 the rule is rebuilt with panel ends graded towards the jump of its TPR at
+ζ = -Φ⁻¹(α) sqrt(S) (a step at S = 1). (The (u, v) coordinates
 of science.md give the same integral; there the integrand has a direction-dependent singularity at
 x = 0 and a kink on a curve, which is why they are not used.)
 
@@ -458,7 +460,8 @@ def pooled_tpr(model: GaussianModel, shots, fpr, *, statistic: str = "lr", y: in
     global threshold τ solves E_x P_OUT,x(statistic >= τ) = α (Brent's method in τ); the TPR is
     E_x P_IN,x(statistic >= τ). Accuracy is limited by the fixed rule over x, because the region
     {statistic >= τ} is empty for targets below a τ-dependent gap (a non-smooth point of the
-    integrand the rule does not split at): about 1e-6 relative.
+    integrand the rule does not split at): measured against a 2x finer rule, 2e-6 relative at
+    S = 2 (d = 2, α = 1e-3), 1e-9 at S = 10, 1e-15 at d = 64 or S >= 1000.
     """
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {STATISTICS}; got {statistic!r}")
