@@ -161,38 +161,59 @@ def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example")
     return _scores(keep, stats, bool(online), per_example, var_in, var_out)
 
 
+@nb.njit(cache=True)
+def _counts_above(scores, labels, cuts):
+    """For each cut u: (#positives > u, #negatives > u, smallest score > u) in one pass."""
+    k = cuts.shape[0]
+    tp = np.zeros(k, dtype=np.int64)
+    fp = np.zeros(k, dtype=np.int64)
+    low = np.full(k, np.inf)
+    for i in range(scores.shape[0]):
+        v = scores[i]
+        for j in range(k):
+            if v > cuts[j]:
+                if labels[i]:
+                    tp[j] += 1
+                else:
+                    fp[j] += 1
+                if v < low[j]:
+                    low[j] = v
+    return tp, fp, low
+
+
 def pooled_tpr_at_fpr(scores, labels, fpr) -> tuple[TprAtFpr, ...]:
     """TPR at each FPR α of one global threshold (≤ α rule), by selection instead of sorting."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    labels = np.asarray(labels, dtype=bool).ravel()
-    pos = scores[labels]
+    scores = np.ascontiguousarray(np.asarray(scores, dtype=np.float64).ravel())
+    labels = np.ascontiguousarray(np.asarray(labels, dtype=bool).ravel())
     neg = scores[~labels]
-    positives, negatives = pos.size, neg.size
-    results = []
-    for a in np.atleast_1d(np.asarray(fpr, dtype=np.float64)):
+    positives, negatives = int(labels.sum()), neg.size
+    alphas = np.atleast_1d(np.asarray(fpr, dtype=np.float64))
+    ks = []
+    for a in alphas:
         k = int(math.floor(a * negatives))
         while (k + 1) / negatives <= a:
             k += 1
         while k > 0 and k / negatives > a:
             k -= 1
-        if k >= negatives:
-            threshold = float(scores.min())
-            tp, fp = positives, negatives
-        else:
-            u = np.partition(neg, negatives - 1 - k)[negatives - 1 - k]  # (k+1)-th largest
-            above = scores[scores > u]
-            threshold = float(above.min()) if above.size else math.inf
-            tp = int(np.count_nonzero(pos > u))
-            fp = int(np.count_nonzero(neg > u))
+        ks.append(k)
+    # u = the (k+1)-th largest negative score (-inf when every negative may be flagged).
+    ranks = sorted({negatives - 1 - k for k in ks if k < negatives})
+    part = np.partition(neg, ranks) if ranks else neg
+    cuts = np.array([part[negatives - 1 - k] if k < negatives else -np.inf for k in ks])
+    tp, fp, low = _counts_above(scores, labels, cuts)
+    results = []
+    for i, a in enumerate(alphas):
+        if ks[i] >= negatives:  # the lowest threshold: everyone is flagged
+            low[i] = scores.min()
         results.append(
             TprAtFpr(
                 fpr=float(a),
-                tpr=tp / positives,
-                achieved_fpr=fp / negatives,
-                threshold=threshold,
-                true_positives=tp,
+                tpr=int(tp[i]) / positives,
+                achieved_fpr=int(fp[i]) / negatives,
+                threshold=float(low[i]),
+                true_positives=int(tp[i]),
                 positives=positives,
-                false_positives=fp,
+                false_positives=int(fp[i]),
                 negatives=negatives,
             )
         )
