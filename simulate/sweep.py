@@ -349,3 +349,28 @@ def run_sweep(config: SweepConfig, *, progress: bool = False, theory: bool = Tru
         bar.set_postfix(S=config.shots[index])
         points.extend(_points(config, run_attack(config, index), theory))
     return SweepResult(config=config, points=tuple(points))
+
+
+GRID_AXES = ("dim", "sigma", "classes", "shadows", "attack", "variance", "statistic", "sampler")
+
+
+def run_grid(config: SweepConfig, *, progress: bool = False, theory: bool = True, **axes):
+    """Sweeps over S for every combination of other settings: ``axes`` maps a field of
+    ``SweepConfig`` in ``GRID_AXES`` to a sequence of values, e.g. ``shadows=(16, 64, 256)``.
+
+    Returns a tuple of SweepResult in the order of the Cartesian product (last axis fastest);
+    each result's ``config`` says what it ran, and every run keeps ``config.seed``.
+    """
+    import itertools
+
+    for name, values in axes.items():
+        if name not in GRID_AXES:
+            raise ValueError(f"cannot vary {name!r}; the axes are {', '.join(GRID_AXES)}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not values:
+            raise ValueError(f"axis {name!r} needs a non-empty sequence of values")
+    names = list(axes)
+    results = []
+    for combo in itertools.product(*(tuple(axes[n]) for n in names)):
+        changed = dataclasses.replace(config, **dict(zip(names, combo)))
+        results.append(run_sweep(changed, progress=progress, theory=theory))
+    return tuple(results)

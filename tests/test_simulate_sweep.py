@@ -132,3 +132,31 @@ def test_run_sweep_rejects_non_config():
 def test_numpy_array_inputs_are_accepted():
     config = SweepConfig(dim=4, sigma=1.0, shots=np.array([3, 30]), fpr=[0.5], targets=10)
     assert config.shots == (3, 30) and config.fpr == (0.5,)
+
+
+def test_run_grid_varies_the_named_axes():
+    from mialaw.simulate.sweep import run_grid
+
+    base = SweepConfig(
+        dim=16,
+        sigma=1.0,
+        shots=(10, 100),
+        fpr=(0.1,),
+        targets=200,
+        shadows=8,
+        attack="lira-offline",
+        statistic="logit",
+        seed=4,
+    )
+    results = run_grid(base, classes=(2, 4), shadows=(8, 12), theory=False)
+    assert [(r.config.classes, r.config.shadows) for r in results] == [
+        (2, 8),
+        (2, 12),
+        (4, 8),
+        (4, 12),
+    ]
+    assert all(r.points[0].positives == 200 * r.config.shadows // 2 for r in results)
+    with pytest.raises(ValueError, match="cannot vary"):
+        run_grid(base, seed=(1, 2))
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        run_grid(base, classes=())
