@@ -12,6 +12,7 @@ Python API (what ``mialaw simulate`` and ``mialaw reproduce`` call)::
     result.fit(0.1, per_example=True)   # oracle only: the per-example-calibrated TPR
     result.theory_fit(0.1)   # the same fit on the exact theory at the same S
     result.to_json()         # {"config", "points", "fit"}
+    run_grid(config, shadows=(16, 64, 256), classes=(2, 10))   # one SweepResult per combination
 
 Modules (one idea each; numba is imported only by the modules that compile kernels):
 
@@ -26,7 +27,7 @@ Modules (one idea each; numba is imported only by the modules that compile kerne
 * ``lira_kernel``  compiled leave-one-out LiRA and selection-based pooled TPR (equal to
                    ``mialaw.theory.lira.lira_scores`` and ``mialaw.theory.metrics.tpr_at_fpr``);
 * ``attacks``      ``oracle_attack`` and ``lira_attack`` -> ``AttackResult``;
-* ``sweep``        ``SweepConfig``, ``run_sweep``, ``SweepResult``, ``SweepPoint``;
+* ``sweep``        ``SweepConfig``, ``run_sweep``, ``run_grid``, ``SweepResult``, ``SweepPoint``;
 * ``cli``          ``mialaw simulate``; ``plots`` the log-log figure; ``bench`` the benchmark
                    (``python -m mialaw.simulate.bench``).
 """
