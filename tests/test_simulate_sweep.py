@@ -160,3 +160,24 @@ def test_run_grid_varies_the_named_axes():
         run_grid(base, seed=(1, 2))
     with pytest.raises(ValueError, match="non-empty sequence"):
         run_grid(base, classes=())
+
+
+def test_offline_lira_with_64_shadows_follows_the_law():
+    """Realistic LiRA (64 shadow models, leave-one-out) at large S: slope interval holds −1/2
+    and the attack stays below the exact pooled Neyman–Pearson bound."""
+    config = SweepConfig(
+        dim=64,
+        sigma=1.0,
+        shots=(10**4, 31623, 10**5, 316228, 10**6),
+        fpr=(0.1,),
+        targets=40_000,
+        shadows=64,
+        attack="lira-offline",
+        seed=3,
+    )
+    result = run_sweep(config)
+    fit = result.fit(0.1)
+    assert fit.n == 5 and fit.slope.contains(-0.5)
+    assert fit.slope.upper - fit.slope.lower < 0.4
+    for p in result.points:
+        assert p.tpr_ci[0] < p.theory_pooled
