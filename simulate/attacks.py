@@ -12,9 +12,14 @@ and reports
 for exactly M/2 models; model m's statistic on target n is what a real attacker would compute from
 the released class means (true-class score, or logit-scaled confidence of the softmax), drawn by
 the sampler. The scores come from ``mialaw.theory.lira.lira_scores`` (the code the empirical
-module uses) with **leave-one-out rotation**: each model in turn is the target model and the other
-M − 1 are its shadows. One global threshold over all (target model, example) pairs gives the
-pooled TPR at FPR α.
+module uses), evaluated by **leave-one-out rotation** (default: each model in turn is the target
+model and the other M − 1 are its shadows) or on **dedicated target models** (T more models, never
+shadows). One global threshold over all (target model, example) pairs gives the pooled TPR at α.
+
+Leave-one-out on a balanced keep matrix leaves M/2 − 1 IN and M/2 OUT shadows when the target model
+trained on the example, and the reverse otherwise; with online LiRA this tilts the scores towards
+"non-member" by about (1/(M/2 − 1) − 1/(M/2))/2, which matters when the signal is weak (large S,
+few shadows). Dedicated target models do not have this imbalance.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from mialaw.theory.lira import lira_scores
 from mialaw.theory.metrics import TprAtFpr, clopper_pearson, tpr_at_fpr
 from mialaw.theory.model import GaussianModel
 
-from .engines import Engine
-from .lira_kernel import lira_loo, pooled_tpr_at_fpr
+from .engines import Engine, derive_seed
+from .lira_kernel import lira_dedicated, lira_loo, pooled_tpr_at_fpr
 from .samplers import SCORE, STATISTICS
 
 ATTACKS = ("oracle", "lira-online", "lira-offline")
+EVALUATIONS = ("loo", "dedicated")
 
 
 @dataclass(frozen=True)
@@ -113,21 +119,53 @@ def lira_attack(
     statistic: str = "score",
     sampler: str,
     engine: Engine,
+    evaluation: str = "loo",
+    target_models: int = 16,
 ) -> AttackResult:
-    """Shadow-model LiRA with ``shadows`` models (leave-one-out rotation); see the module docstring.
+    """Shadow-model LiRA with ``shadows`` models; see the module docstring.
 
-    The numpy engine scores with the shared ``mialaw.theory.lira.lira_scores`` and evaluates with
+    evaluation "loo": leave-one-out rotation over the ``shadows`` models (each in turn the target).
+    evaluation "dedicated": ``target_models`` further models (their own balanced keep matrix and
+    independent draws) are attacked with the Gaussians fitted once on all ``shadows`` models.
+
+    The numpy engine scores with the shared ``mialaw.theory.lira.lira_scores`` (for "dedicated":
+    on the shadows stacked with one target model, that model the target) and evaluates with
     ``mialaw.theory.metrics.tpr_at_fpr``; the Numba engine with their compiled equivalents in
     ``lira_kernel`` (held equal to them by the tests).
     """
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"evaluation must be one of {EVALUATIONS}; got {evaluation!r}")
     fpr = tuple(float(a) for a in np.atleast_1d(fpr))
+    stat = STATISTICS[statistic]
     games = engine.targets(model, targets, sampler)
     keep = engine.keep(shadows, targets)
-    stats = engine.stats(model, games, keep, shots, STATISTICS[statistic], sampler)
-    if engine.name == "numba":
-        scores = lira_loo(keep, stats, online=online, variance=variance)
+    stats = engine.stats(model, games, keep, shots, stat, sampler)
+    if evaluation == "loo":
+        labels = keep
+        if engine.name == "numba":
+            scores = lira_loo(keep, stats, online=online, variance=variance)
+        else:
+            scores = lira_scores(keep, stats, online=online, variance=variance)
     else:
-        scores = lira_scores(keep, stats, online=online, variance=variance)
-    pooled = _evaluate(engine, scores, keep, fpr)
+        # Independent streams for the target models: a second engine under a derived seed.
+        other = Engine(engine.name, derive_seed(engine.seed, 1))
+        labels = other.keep(target_models, targets)
+        target_stats = other.stats(model, games, labels, shots, stat, sampler)
+        if engine.name == "numba":
+            scores = lira_dedicated(keep, stats, target_stats, online=online, variance=variance)
+        else:
+            scores = np.vstack(
+                [
+                    lira_scores(
+                        np.vstack([keep, labels[t : t + 1]]),
+                        np.vstack([stats, target_stats[t : t + 1]]),
+                        online=online,
+                        variance=variance,
+                        targets=[shadows],
+                    )
+                    for t in range(target_models)
+                ]
+            )
+    pooled = _evaluate(engine, scores, labels, fpr)
     name = "lira-online" if online else "lira-offline"
     return AttackResult(name, int(shots), tuple(pooled))

@@ -65,6 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("score", "logit"),
         help="LiRA statistic: true-class score or logit-scaled confidence",
     )
+    parser.add_argument(
+        "--evaluation",
+        default="loo",
+        choices=("loo", "dedicated"),
+        help="LiRA: leave-one-out rotation over the shadows, or dedicated target models",
+    )
+    parser.add_argument(
+        "--target-models",
+        type=int,
+        default=16,
+        metavar="T",
+        help="dedicated target models for --evaluation dedicated (even); default 16",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fit-min-shots",
@@ -165,6 +178,8 @@ def run(args) -> int:
         statistic=args.statistic,
         seed=args.seed,
         fit_min_shots=args.fit_min_shots,
+        evaluation=args.evaluation,
+        target_models=args.target_models,
     )
     result = run_sweep(config, progress=True)
     if args.out:

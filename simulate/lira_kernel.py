@@ -218,3 +218,91 @@ def pooled_tpr_at_fpr(scores, labels, fpr) -> tuple[TprAtFpr, ...]:
             )
         )
     return tuple(results)
+
+
+@nb.njit(parallel=True, cache=True)
+def _dedicated(keep, stats, target_stats, online, per_example):
+    """LiRA scores of dedicated target models from one fit on all shadow models; see
+    ``lira_dedicated``."""
+    models, examples = keep.shape
+    targets = target_stats.shape[0]
+    mu_in = np.empty(examples)
+    mu_out = np.empty(examples)
+    var_in = np.empty(examples)
+    var_out = np.empty(examples)
+    for n in nb.prange(examples):
+        s_in = 0.0
+        s_out = 0.0
+        c_in = 0.0
+        c_out = 0.0
+        for m in range(models):
+            if keep[m, n]:
+                s_in += stats[m, n]
+                c_in += 1.0
+            else:
+                s_out += stats[m, n]
+                c_out += 1.0
+        mu_in[n] = s_in / c_in
+        mu_out[n] = s_out / c_out
+        q_in = 0.0
+        q_out = 0.0
+        for m in range(models):
+            if keep[m, n]:
+                d = stats[m, n] - mu_in[n]
+                q_in += d * d
+            else:
+                d = stats[m, n] - mu_out[n]
+                q_out += d * d
+        var_in[n] = q_in  # within sums of squares; divided below
+        var_out[n] = q_out
+        if per_example:
+            var_in[n] = max(q_in / (c_in - 1.0), _MIN_VAR)
+            var_out[n] = max(q_out / (c_out - 1.0), _MIN_VAR)
+    if not per_example:
+        dof_in = 0.0
+        dof_out = 0.0
+        for n in range(examples):
+            c_in = 0.0
+            for m in range(models):
+                c_in += 1.0 * keep[m, n]
+            dof_in += c_in - 1.0
+            dof_out += models - c_in - 1.0
+        pooled_in = max(var_in.sum() / dof_in, _MIN_VAR)
+        pooled_out = max(var_out.sum() / dof_out, _MIN_VAR)
+        var_in[:] = pooled_in
+        var_out[:] = pooled_out
+    out = np.empty((targets, examples))
+    for t in nb.prange(targets):
+        for n in range(examples):
+            s = target_stats[t, n]
+            b = s - mu_out[n]
+            if online:
+                a = s - mu_in[n]
+                out[t, n] = (
+                    -0.5 * a * a / var_in[n]
+                    + 0.5 * b * b / var_out[n]
+                    + 0.5 * math.log(var_out[n] / var_in[n])
+                )
+            else:
+                out[t, n] = _log_ndtr(b / math.sqrt(var_out[n]))
+    return out
+
+
+def lira_dedicated(
+    keep, stats, target_stats, *, online: bool = True, variance: str = "per-example"
+) -> np.ndarray:
+    """LiRA scores (target models × examples) of *dedicated* target models.
+
+    The IN/OUT Gaussians of each example are fitted once on all shadow models (``keep``,
+    ``stats``: shadows × examples, every example IN for exactly half), then applied to each
+    target model's statistics. Unlike leave-one-out rotation, every example has the same number
+    of IN and OUT shadows whether or not the target model trained on it. Equal to
+    ``mialaw.theory.lira.lira_scores`` on the shadows stacked with one target model, that model
+    being the target (the tests check this).
+    """
+    if variance not in ("per-example", "global"):
+        raise ValueError(f"variance must be 'per-example' or 'global'; got {variance!r}")
+    keep = np.ascontiguousarray(keep, dtype=np.bool_)
+    stats = np.ascontiguousarray(stats, dtype=np.float64)
+    target_stats = np.ascontiguousarray(target_stats, dtype=np.float64)
+    return _dedicated(keep, stats, target_stats, bool(online), variance == "per-example")

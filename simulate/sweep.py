@@ -24,7 +24,7 @@ import numpy as np
 from mialaw.theory.metrics import fit_power_law, resolvable
 from mialaw.theory.model import GaussianModel
 
-from .attacks import ATTACKS, AttackResult, lira_attack, oracle_attack
+from .attacks import ATTACKS, EVALUATIONS, AttackResult, lira_attack, oracle_attack
 from .engines import ENGINES, SAMPLERS, Engine, derive_seed
 from .samplers import STATISTICS
 
@@ -65,6 +65,9 @@ class SweepConfig:
     seed : the run's seed; S-point i uses the independent seed derive_seed(seed, i).
     level : confidence level of intervals and fits.
     fit_min_shots : only points with S >= this enter the power-law fits (the law is asymptotic).
+    evaluation : LiRA's evaluation, "loo" (leave-one-out rotation over the shadows) or
+        "dedicated" (``target_models`` further models, balanced, never used as shadows).
+    target_models : number of dedicated target models (even, >= 2).
     """
 
     dim: int
@@ -82,6 +85,8 @@ class SweepConfig:
     seed: int = 0
     level: float = 0.95
     fit_min_shots: int = 1
+    evaluation: str = "loo"
+    target_models: int = 16
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -130,6 +135,13 @@ class SweepConfig:
             )
         set_("level", float(self.level))
         set_("fit_min_shots", _int("fit_min_shots", self.fit_min_shots, 1))
+        set_("evaluation", _choice("evaluation", self.evaluation, EVALUATIONS))
+        target_models = _int("target_models", self.target_models, 2)
+        if target_models % 2:
+            raise ValueError(
+                f"target_models must be even (each target IN for exactly half); got {target_models}"
+            )
+        set_("target_models", target_models)
         set_("sigma", float(self.sigma))
         self.model  # validates dim, classes, sigma  # noqa: B018
 
@@ -333,6 +345,8 @@ def run_attack(config: SweepConfig, index: int) -> AttackResult:
         statistic=config.statistic,
         sampler=config.sampler,
         engine=engine,
+        evaluation=config.evaluation,
+        target_models=config.target_models,
     )
 
 
@@ -351,7 +365,17 @@ def run_sweep(config: SweepConfig, *, progress: bool = False, theory: bool = Tru
     return SweepResult(config=config, points=tuple(points))
 
 
-GRID_AXES = ("dim", "sigma", "classes", "shadows", "attack", "variance", "statistic", "sampler")
+GRID_AXES = (
+    "dim",
+    "sigma",
+    "classes",
+    "shadows",
+    "attack",
+    "variance",
+    "statistic",
+    "sampler",
+    "evaluation",
+)
 
 
 def run_grid(config: SweepConfig, *, progress: bool = False, theory: bool = True, **axes):

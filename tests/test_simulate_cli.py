@@ -49,6 +49,12 @@ def test_table_and_out_directory(tmp_path, capsys):
             "lira-online",
             "--shadows",
             "8",
+            "--evaluation",
+            "dedicated",
+            "--target-models",
+            "4",
+            "--fit-min-shots",
+            "10",
             "--out",
             str(out_dir),
         ]
@@ -59,7 +65,9 @@ def test_table_and_out_directory(tmp_path, capsys):
     with open(out_dir / "points.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {"shots", "fpr", "tpr", "tpr_ci"} <= set(rows[0])
-    assert json.loads((out_dir / "sweep.json").read_text())["config"]["shadows"] == 8
+    assert int(rows[0]["positives"]) + int(rows[0]["negatives"]) == 4 * 400
+    config = json.loads((out_dir / "sweep.json").read_text())["config"]
+    assert config["shadows"] == 8 and config["evaluation"] == "dedicated"
     png = (out_dir / "advantage.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 

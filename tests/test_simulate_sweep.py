@@ -104,6 +104,9 @@ def test_lira_sweep_runs_with_both_engines():
         ({"dim": 1, "classes": 2}, "classes"),
         ({"sampler": "full", "shots": (10**7,)}, "too large"),
         ({"seed": -1}, "seed"),
+        ({"evaluation": "holdout"}, "evaluation must be one of"),
+        ({"target_models": 3}, "target_models must be even"),
+        ({"fit_min_shots": 0}, "fit_min_shots"),
     ],
 )
 def test_config_rejects_bad_values(changes, message):
