@@ -419,3 +419,82 @@ def test_feature_set_subsets():
     np.testing.assert_array_equal(np.where(pair.labels == 0, 9, 4), fs.labels[pair.indices])
     with pytest.raises(ValueError):
         fs.select_classes([1])
+
+
+# ------------------------------------------- timm / torchvision wrappers (stand-in libraries)
+
+
+def _tiny_net(num_classes):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, num_classes) if num_classes else nn.Identity(),
+    )
+
+
+def test_timm_wrapper_with_a_stand_in_library(tmp_path, monkeypatch):
+    """The timm path: model built without pretrained download, local weights loaded (classifier
+    keys dropped), resolution and normalisation read from the model's pretrained_cfg."""
+    import sys
+    import types
+
+    import torch
+
+    calls = []
+
+    def create_model(name, pretrained, num_classes):
+        calls.append((name, pretrained, num_classes))
+        net = _tiny_net(num_classes)
+        net.num_features = 4
+        net.pretrained_cfg = {"input_size": (3, 40, 40), "mean": (0.5,) * 3, "std": (0.25,) * 3}
+        return net
+
+    monkeypatch.setitem(sys.modules, "timm", types.SimpleNamespace(create_model=create_model))
+    trained = _tiny_net(10)  # a checkpoint with a classifier head the feature model lacks
+    with torch.no_grad():
+        trained[0].weight.mul_(3.0)
+    path = tmp_path / "tiny.pth"
+    torch.save(trained.state_dict(), path)
+    bb = get_backbone("timm:tiny", device="cpu", weights=path)
+    assert calls == [("tiny", False, 0)]
+    assert bb.resolution == 40 and bb.feature_dim == 4
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 12, 12), dtype=np.uint8)
+    x = torch.nn.functional.interpolate(
+        torch.tensor(images, dtype=torch.float32)[:, None].expand(-1, 3, -1, -1),
+        size=(40, 40),
+        mode="bilinear",
+        antialias=True,
+    )
+    expected = trained[:4]((x / 255.0 - 0.5) / 0.25)
+    torch.testing.assert_close(bb.extract(images), expected, rtol=1e-5, atol=1e-5)
+    assert "mean=127.5" in bb.preprocess_key and "res=40" in bb.preprocess_key
+
+
+def test_torchvision_wrapper_with_a_stand_in_library(tmp_path, monkeypatch):
+    """The torchvision path: weights loaded strictly, last Linear (the classifier) removed."""
+    import sys
+    import types
+
+    import torch
+
+    models = types.SimpleNamespace(get_model=lambda name, weights: _tiny_net(7))
+    monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(models=models))
+    trained = _tiny_net(7)
+    with torch.no_grad():
+        trained[0].bias.add_(0.5)
+    path = tmp_path / "tiny.pth"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    bb = get_backbone("torchvision:tiny", device="cpu", weights=path, resolution=16)
+    assert bb.feature_dim == 4 and bb.resolution == 16
+    images = np.random.default_rng(1).integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)
+    x = torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2)
+    mean = torch.tensor(backbones.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(backbones.IMAGENET_STD).view(1, 3, 1, 1)
+    expected = trained[:4]((x - mean) / std)
+    torch.testing.assert_close(bb.extract(images), expected, rtol=1e-5, atol=1e-5)
