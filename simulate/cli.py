@@ -156,7 +156,6 @@ def _write(result, out: str) -> None:
 
 
 def run(args) -> int:
-    import json
     import math
 
     from .sweep import SweepConfig, run_sweep
@@ -185,7 +184,7 @@ def run(args) -> int:
     if args.out:
         _write(result, args.out)
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(result.dumps())
     else:
         print(_table(result))
     return 0

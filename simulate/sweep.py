@@ -297,15 +297,32 @@ class SweepResult:
         return out
 
     def to_json(self) -> dict:
-        """One JSON-ready object: {"config", "points", "fit"}."""
-        return {
-            "config": self.config.to_dict(),
-            "points": [p.to_dict() for p in self.points],
-            "fit": self.fits(),
-        }
+        """One JSON-ready object: {"config", "points", "fit"}; non-finite numbers (e.g. the
+        unbounded slope interval of a two-point fit) become null, so the JSON is strict."""
+        return _finite(
+            {
+                "config": self.config.to_dict(),
+                "points": [p.to_dict() for p in self.points],
+                "fit": self.fits(),
+            }
+        )
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), allow_nan=True)
+        return json.dumps(self.to_json(), allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def _fit_dict(make) -> dict | None:

@@ -14,7 +14,11 @@ def test_json_output_is_one_object(capsys):
     code = main(BASE + ["--shots", "10", "100", "1e3", "--targets", "2e4", "--json"])
     assert code == 0
     out = capsys.readouterr().out
-    data = json.loads(out)
+
+    def strict(token):
+        raise AssertionError(f"non-standard JSON constant {token}")
+
+    data = json.loads(out, parse_constant=strict)
     assert len(data["points"]) == 6
     point = data["points"][0]
     for key in (
