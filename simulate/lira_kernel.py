@@ -101,7 +101,7 @@ def _pooled_ss(keep, stats):
                 _, ss, c = _leave_out(tout[j], qout[j], cout[j], d, 1.0 - own)
                 part[b, 2, t] += ss
                 part[b, 3, t] += c - 1.0
-    return part.sum(0)
+    return part  # summed over chunks by the caller: a fixed order, whatever the threads
 
 
 @nb.njit(parallel=True, cache=True)
@@ -156,7 +156,7 @@ def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example")
     if per_example:
         var_in = var_out = np.empty(keep.shape[0])
     else:
-        ss_in, dof_in, ss_out, dof_out = _pooled_ss(keep, stats)
+        ss_in, dof_in, ss_out, dof_out = _pooled_ss(keep, stats).sum(0)
         var_in, var_out = ss_in / dof_in, ss_out / dof_out
     return _scores(keep, stats, bool(online), per_example, var_in, var_out)
 
@@ -221,56 +221,42 @@ def pooled_tpr_at_fpr(scores, labels, fpr) -> tuple[TprAtFpr, ...]:
 
 
 @nb.njit(parallel=True, cache=True)
-def _dedicated(keep, stats, target_stats, online, per_example):
-    """LiRA scores of dedicated target models from one fit on all shadow models; see
-    ``lira_dedicated``."""
+def _shadow_fit(keep, stats):
+    """Per example: IN and OUT means, within sums of squares and counts over all shadows."""
     models, examples = keep.shape
-    targets = target_stats.shape[0]
-    mu_in = np.empty(examples)
-    mu_out = np.empty(examples)
-    var_in = np.empty(examples)
-    var_out = np.empty(examples)
+    fit = np.empty((6, examples))  # mu_in, mu_out, ss_in, ss_out, c_in, c_out
     for n in nb.prange(examples):
         s_in = 0.0
         s_out = 0.0
         c_in = 0.0
-        c_out = 0.0
         for m in range(models):
             if keep[m, n]:
                 s_in += stats[m, n]
                 c_in += 1.0
             else:
                 s_out += stats[m, n]
-                c_out += 1.0
-        mu_in[n] = s_in / c_in
-        mu_out[n] = s_out / c_out
+        c_out = models - c_in
+        mu_in = s_in / c_in
+        mu_out = s_out / c_out
         q_in = 0.0
         q_out = 0.0
         for m in range(models):
             if keep[m, n]:
-                d = stats[m, n] - mu_in[n]
-                q_in += d * d
+                q_in += (stats[m, n] - mu_in) ** 2
             else:
-                d = stats[m, n] - mu_out[n]
-                q_out += d * d
-        var_in[n] = q_in  # within sums of squares; divided below
-        var_out[n] = q_out
-        if per_example:
-            var_in[n] = max(q_in / (c_in - 1.0), _MIN_VAR)
-            var_out[n] = max(q_out / (c_out - 1.0), _MIN_VAR)
-    if not per_example:
-        dof_in = 0.0
-        dof_out = 0.0
-        for n in range(examples):
-            c_in = 0.0
-            for m in range(models):
-                c_in += 1.0 * keep[m, n]
-            dof_in += c_in - 1.0
-            dof_out += models - c_in - 1.0
-        pooled_in = max(var_in.sum() / dof_in, _MIN_VAR)
-        pooled_out = max(var_out.sum() / dof_out, _MIN_VAR)
-        var_in[:] = pooled_in
-        var_out[:] = pooled_out
+                q_out += (stats[m, n] - mu_out) ** 2
+        fit[0, n] = mu_in
+        fit[1, n] = mu_out
+        fit[2, n] = q_in
+        fit[3, n] = q_out
+        fit[4, n] = c_in
+        fit[5, n] = c_out
+    return fit
+
+
+@nb.njit(parallel=True, cache=True)
+def _dedicated_scores(target_stats, mu_in, mu_out, var_in, var_out, online):
+    targets, examples = target_stats.shape
     out = np.empty((targets, examples))
     for t in nb.prange(targets):
         for n in range(examples):
@@ -305,4 +291,12 @@ def lira_dedicated(
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     stats = np.ascontiguousarray(stats, dtype=np.float64)
     target_stats = np.ascontiguousarray(target_stats, dtype=np.float64)
-    return _dedicated(keep, stats, target_stats, bool(online), variance == "per-example")
+    mu_in, mu_out, ss_in, ss_out, c_in, c_out = _shadow_fit(keep, stats)
+    if variance == "per-example":
+        var_in, var_out = ss_in / (c_in - 1.0), ss_out / (c_out - 1.0)
+    else:  # pooled within-example variance (numpy sums: a fixed order)
+        var_in = np.full(c_in.shape, ss_in.sum() / (c_in - 1.0).sum())
+        var_out = np.full(c_out.shape, ss_out.sum() / (c_out - 1.0).sum())
+    var_in = np.maximum(var_in, _MIN_VAR)
+    var_out = np.maximum(var_out, _MIN_VAR)
+    return _dedicated_scores(target_stats, mu_in, mu_out, var_in, var_out, bool(online))

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mialaw.simulate import numpy_engine, rng, samplers
+from mialaw.simulate import numpy_engine, oracle, rng, samplers
 from mialaw.simulate.attacks import lira_attack, oracle_attack
 from mialaw.simulate.engines import Engine, Targets
+from mialaw.simulate.lira_kernel import lira_dedicated, lira_loo
 from mialaw.theory.model import GaussianModel
 from mialaw.theory.scores import logit_confidence
 
@@ -55,6 +56,7 @@ def _all_outputs(seed):
     keep = samplers.draw_keep(6, 9000, np.uint64(seed))
     x = samplers.draw_full_targets(40, model.means, chol, np.uint64(seed))
     small_keep = samplers.draw_keep(6, 40, np.uint64(seed))
+    stats_ = samplers.fast_stats(proj, sqnorm, quad, keep, 17, samplers.SCORE, np.uint64(seed))
     return [
         rng.standard_normal(3 * rng.BLOCK + 17, seed),
         rng.chisquare_draws(3 * rng.BLOCK + 5, 3.0, seed),
@@ -62,9 +64,13 @@ def _all_outputs(seed):
         sqnorm,
         keep,
         x,
-        samplers.fast_stats(proj, sqnorm, quad, keep, 17, samplers.SCORE, np.uint64(seed)),
+        stats_,
         samplers.fast_stats(proj, sqnorm, quad, keep, 17, samplers.LOGIT, np.uint64(seed)),
         samplers.full_stats(x, model.means, chol, small_keep, 5, samplers.LOGIT, np.uint64(seed)),
+        lira_loo(keep, stats_, online=True, variance="global"),
+        lira_loo(keep, stats_, online=False, variance="per-example"),
+        lira_dedicated(keep, stats_, stats_[:2] + 0.1, online=True, variance="global"),
+        oracle.oracle_kernel(stats_[0], proj[:, 0].copy(), sqnorm, quad, 17)[1],
     ]
 
 
