@@ -8,6 +8,12 @@ entry whose key or checksum does not match is rebuilt with a
 :class:`~mialaw.empirical.cache.CacheWarning`, never used.
 
 The ``gaussian`` dataset (the theory's model in feature space) needs no backbone and no cache.
+
+Cost on CPU (EfficientNet-Lite0, BatchNorm folded, channels-last): about 50-60 ms of CPU time per
+image at 224 px, 25 ms at 160 px, 15 ms at 128 px. A sweep needs a pool, not the whole dataset:
+``max_per_class=1024`` (10,240 Fashion-MNIST images) covers S <= 256 with 512 examples per class
+left over as a held-out population. On a shared machine ``torch.set_num_threads(1)`` avoids
+spinning OpenMP threads (2 threads ran 1.5-3x slower than 1 under a load of 4 on 2 cores).
 """
 
 from __future__ import annotations
