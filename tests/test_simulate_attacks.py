@@ -75,7 +75,8 @@ def test_pvalue_kernels_agree_and_are_uniform_under_out():
         assert np.all(np.diff(p[order]) <= 1e-12)
 
 
-@settings(max_examples=8, deadline=None)
+# Monte Carlo against exact values: derandomized, so the drawn cases (and seeds) are fixed.
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(
     log10_shots=st.floats(0.31, 6.0),
     fpr=st.sampled_from([0.2, 0.05, 0.01, 0.001]),
@@ -97,7 +98,7 @@ def test_oracle_per_target_tpr_matches_exact_np(log10_shots, fpr, dim, sigma, se
     assert _inside(fp, s_out.size, fpr)
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=5, deadline=None, derandomize=True)
 @given(
     shots=st.sampled_from([3, 40, 1000, 10**5]),
     fpr=st.sampled_from([0.1, 0.01]),
