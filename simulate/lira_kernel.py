@@ -104,9 +104,26 @@ def _pooled_ss(keep, stats):
     return part  # summed over chunks by the caller: a fixed order, whatever the threads
 
 
+@nb.njit(inline="always")
+def _loo_var(total, total_sq, count, d, own, per_example, var_global):
+    """(LOO mean of d, variance) after removing d if ``own``; the variance is the per-example
+    one (per_example = 1.0) or ``var_global`` (per_example = 0.0), chosen by arithmetic so that
+    the calling loop stays branch-free."""
+    s1 = total - d * own
+    s2 = total_sq - d * d * own
+    c = count - own
+    mean_d = s1 / c
+    var = per_example * max(s2 - s1 * mean_d, 0.0) / (c - 1.0) + (1.0 - per_example) * var_global
+    return mean_d, max(var, _MIN_VAR)
+
+
 @nb.njit(parallel=True, cache=True)
-def _scores(keep, stats, online, per_example, var_in_global, var_out_global):
-    """Leave-one-out LiRA scores (models × examples); see ``lira_loo``."""
+def _scores_online(keep, stats, per_example, var_in_global, var_out_global):
+    """Leave-one-out online LiRA scores (models × examples); see ``lira_loo``.
+
+    A row of a chunk is one branch-free loop (vectorisable); the logarithms, which are calls,
+    run in a second loop over a buffer.
+    """
     models, examples = keep.shape
     out = np.empty((models, examples))
     chunks = (examples + CHUNK - 1) // CHUNK
@@ -117,28 +134,53 @@ def _scores(keep, stats, online, per_example, var_in_global, var_out_global):
         centre = np.empty(w)
         tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
         tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        ratio = np.empty(w)
         _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
         for t in range(models):
+            g_in = var_in_global[t]
+            g_out = var_out_global[t]
             for j in range(w):
-                s = stats[t, lo + j]
-                d = s - centre[j]
+                d = stats[t, lo + j] - centre[j]
                 own = 1.0 * keep[t, lo + j]
-                mean_o, ss_o, c_o = _leave_out(tout[j], qout[j], cout[j], d, 1.0 - own)
-                var_o = ss_o / (c_o - 1.0) if per_example else var_out_global[t]
-                var_o = max(var_o, _MIN_VAR)
-                b_o = d - mean_o
-                if not online:
-                    out[t, lo + j] = _log_ndtr(b_o / math.sqrt(var_o))
-                    continue
-                mean_i, ss_i, c_i = _leave_out(tin[j], qin[j], cin[j], d, own)
-                var_i = ss_i / (c_i - 1.0) if per_example else var_in_global[t]
-                var_i = max(var_i, _MIN_VAR)
-                a_i = d - mean_i
-                out[t, lo + j] = (
-                    -0.5 * a_i * a_i / var_i
-                    + 0.5 * b_o * b_o / var_o
-                    + 0.5 * math.log(var_o / var_i)
+                mean_o, var_o = _loo_var(
+                    tout[j], qout[j], cout[j], d, 1.0 - own, per_example, g_out
                 )
+                mean_i, var_i = _loo_var(tin[j], qin[j], cin[j], d, own, per_example, g_in)
+                a = d - mean_i
+                e = d - mean_o
+                out[t, lo + j] = -0.5 * a * a / var_i + 0.5 * e * e / var_o
+                ratio[j] = var_o / var_i
+            for j in range(w):
+                out[t, lo + j] += 0.5 * math.log(ratio[j])
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _scores_offline(keep, stats, per_example, var_out_global):
+    """Leave-one-out offline LiRA scores (models × examples); see ``lira_loo``."""
+    models, examples = keep.shape
+    out = np.empty((models, examples))
+    chunks = (examples + CHUNK - 1) // CHUNK
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        z = np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
+        for t in range(models):
+            g_out = var_out_global[t]
+            for j in range(w):
+                d = stats[t, lo + j] - centre[j]
+                own = 1.0 * keep[t, lo + j]
+                mean_o, var_o = _loo_var(
+                    tout[j], qout[j], cout[j], d, 1.0 - own, per_example, g_out
+                )
+                z[j] = (d - mean_o) / math.sqrt(var_o)
+            for j in range(w):
+                out[t, lo + j] = _log_ndtr(z[j])
     return out
 
 
@@ -152,13 +194,16 @@ def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example")
         raise ValueError(f"variance must be 'per-example' or 'global'; got {variance!r}")
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     stats = np.ascontiguousarray(stats, dtype=np.float64)
-    per_example = variance == "per-example"
-    if per_example:
-        var_in = var_out = np.empty(keep.shape[0])
+    if variance == "per-example":
+        var_in = var_out = np.zeros(keep.shape[0])
+        per_example = 1.0
     else:
         ss_in, dof_in, ss_out, dof_out = _pooled_ss(keep, stats).sum(0)
         var_in, var_out = ss_in / dof_in, ss_out / dof_out
-    return _scores(keep, stats, bool(online), per_example, var_in, var_out)
+        per_example = 0.0
+    if online:
+        return _scores_online(keep, stats, per_example, var_in, var_out)
+    return _scores_offline(keep, stats, per_example, var_out)
 
 
 @nb.njit(cache=True)
