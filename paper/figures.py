@@ -20,6 +20,12 @@ def _plt():
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
+    from matplotlib.ticker import NullFormatter
+
+    # Minor tick labels on log axes crowd small panels; the major decades are enough.
+    for ax in fig.axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FIG_FORMATS:

@@ -20,19 +20,25 @@ def _derivation_markdown(derive: dict) -> str:
     return "\n".join(lines)
 
 
+def paper_extra(profile_name: str, derive: dict | None) -> dict:
+    """The non-table values of paper.md: the profile and the exported derivation."""
+    extra = {"profile": profile_name}
+    if derive:
+        extra["derivation"] = _derivation_markdown(derive)
+        verified = sum(s["verified"] for s in derive["steps"])
+        extra["derivation_tally"] = f"{verified} of {len(derive['steps'])} steps verified"
+    return extra
+
+
 def write_outputs(results: dict, profile, out: Path) -> list[Path]:
     out = Path(out)
     written: list[Path] = []
-    extra = {"profile": profile.name}
+    extra = paper_extra(profile.name, results.get("derive"))
     if "derive" in results:
         d = results["derive"]
         for name, text in (("derivation.txt", d["text"]), ("derivation.tex", d["latex"])):
             (out / name).write_text(text)
             written.append(out / name)
-        extra["derivation"] = _derivation_markdown(d)
-        extra["derivation_tally"] = (
-            f"{sum(s['verified'] for s in d['steps'])} of {len(d['steps'])} steps verified"
-        )
     written += write_tables(results, profile, out)
     written += write_figures(results, profile, out)
     written.append(render_paper(out, extra))

@@ -90,7 +90,8 @@ class StageRunner:
         payload["result"] = result
         write_json_atomic(self.path(name), payload)
         print(f"{head}: done in {_fmt(elapsed)}", file=self.stream, flush=True)
-        return json.loads(json.dumps(result, default=_jsonable))
+        # Hand on what a resumed run would read back, so both give identical outputs.
+        return self.load(name, config)
 
 
 def _fmt(seconds: float) -> str:

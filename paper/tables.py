@@ -214,9 +214,13 @@ def dp_rows(results: dict, profile) -> list[dict]:
                 ("empirical_average", laws.get(("average", alpha))),
                 ("empirical_most_vulnerable", laws.get(("maximum", alpha))),
             ):
-                if law is not None:
+                if law is None:
+                    continue
+                try:
                     res = dp_shots_from_power_law(law[0], law[1], eps, profile.delta, alpha)
-                    row[column] = getattr(res, "shots", res)
+                except ValueError:  # a law that does not fall (enough) never enters the bound
+                    continue
+                row[column] = res.shots
             row["published_average"] = PUBLISHED_DP_SHOTS.get((eps, alpha))
             row["published_most_vulnerable"] = PUBLISHED_DP_WORST if eps == 1.0 else None
             rows.append(row)

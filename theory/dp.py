@@ -139,7 +139,7 @@ def dp_shots_from_power_law(slope, intercept, epsilon, delta, fpr) -> DpShots:
         raise ValueError(f"intercept must be finite; got {intercept!r}")
     epsilon, delta, fpr, bound = _check_privacy(epsilon, delta, fpr)
     log10_shots = (math.log10(bound) - intercept) / slope
-    shots = 10.0 ** max(log10_shots, 0.0)
-    if not math.isfinite(shots):
+    if log10_shots > 308:
         raise ValueError("the power law reaches the bound only beyond 1e308 shots")
+    shots = 10.0 ** max(log10_shots, 0.0)
     return DpShots(epsilon, delta, fpr, shots, "power law", "power law")

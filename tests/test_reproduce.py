@@ -1,0 +1,141 @@
+"""`mialaw reproduce --profile smoke` end to end, resume, and the paper's numbers vs its tables."""
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mialaw.paper import reproduce as rp
+from mialaw.paper.render import TEMPLATE, load_tables, lookup, render
+from mialaw.paper.stages import StageRunner
+
+PAPER = Path(rp.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    report = rp.reproduce("smoke", out, device="cpu", stream=io.StringIO())
+    return out, report
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_artifact_exists_and_is_finite(smoke):
+    out, report = smoke
+    assert report.ok
+    for name in ("derivation.txt", "derivation.tex", "paper.md"):
+        assert (out / name).stat().st_size > 0
+    for table in ("slopes", "regression", "dp_shots", "theory"):
+        for ext in ("md", "csv"):
+            assert (out / "tables" / f"{table}.{ext}").exists()
+    expected = ["law", "empirical_by_class", "per_example", "roc", "quantiles"]
+    if not rp.empirical_available():
+        expected = ["law"]
+    for fig in expected:
+        for ext in ("png", "svg"):
+            assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 1000, fig
+    for row in _rows(out / "tables" / "slopes.csv"):
+        assert math.isfinite(float(row["slope"]))
+
+
+def test_theory_slope_is_minus_half(smoke):
+    out, _ = smoke
+    rows = [r for r in _rows(out / "tables" / "slopes.csv") if r["source"].startswith("exact")]
+    assert len(rows) == 6
+    for r in rows:
+        assert abs(float(r["slope"]) + 0.5) < 1e-6
+
+
+def test_simulated_oracle_slope_interval_contains_minus_half(smoke):
+    out, _ = smoke
+    rows = [
+        r
+        for r in _rows(out / "tables" / "slopes.csv")
+        if r["source"] == "simulated oracle (pooled)" and float(r["fpr"]) == 0.1
+    ]
+    assert rows and float(rows[0]["ci_low"]) <= -0.5 <= float(rows[0]["ci_high"])
+
+
+@pytest.mark.skipif(not rp.empirical_available(), reason="the empirical extra is not installed")
+def test_empirical_slope_is_negative(smoke):
+    out, _ = smoke
+    rows = [r for r in _rows(out / "tables" / "slopes.csv") if "LiRA online" in r["source"]]
+    assert rows
+    assert all(float(r["slope"]) < 0 for r in rows if float(r["fpr"]) == 0.1)
+
+
+def test_derivation_verified_in_outputs(smoke):
+    out, _ = smoke
+    stored = json.loads((out / "stages" / "derive.json").read_text())["result"]
+    assert stored["all_verified"] and len(stored["steps"]) >= 10
+    assert "[FAILED]" not in (out / "derivation.txt").read_text()
+
+
+def test_resume_after_interrupted_stage_gives_identical_outputs(smoke, tmp_path):
+    out, _ = smoke
+    before = {p.name: p.read_bytes() for p in (out / "tables").glob("*.csv")}
+    paper_before = (out / "paper.md").read_text()
+    # An interrupted stage: its result is gone and a torn temporary file is left behind.
+    victim = out / "stages" / "simulate-oracle.json"
+    victim.unlink()
+    (out / "stages" / ".simulate-oracle.json.123.tmp").write_text('{"key": "torn')
+    log = io.StringIO()
+    report = rp.reproduce("smoke", out, device="cpu", stream=log)
+    assert victim.exists()
+    assert "simulate-oracle: running" in log.getvalue()
+    assert "theory: reused" in log.getvalue()
+    assert report.ok
+    after = {p.name: p.read_bytes() for p in (out / "tables").glob("*.csv")}
+    assert after == before
+    assert (out / "paper.md").read_text() == paper_before
+
+
+def test_interrupted_stage_leaves_no_result(tmp_path):
+    runner = StageRunner(tmp_path, total=1, stream=io.StringIO())
+
+    def boom():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run("s", {"a": 1}, boom, 1)
+    assert not runner.path("s").exists()
+    runner = StageRunner(tmp_path, total=2, stream=io.StringIO())
+    assert runner.run("s", {"a": 1}, lambda: {"x": 1.5}, 1) == {"x": 1.5}
+    # A changed configuration is not served from the old result.
+    assert runner.run("s", {"a": 2}, lambda: {"x": 2.5}, 1) == {"x": 2.5}
+    assert runner.load("s", {"a": 1}) is None
+
+
+def test_committed_paper_agrees_with_committed_tables():
+    """Every number in paper/paper.md is what the template gives on paper/tables/*.csv."""
+    tables_dir = PAPER / "tables"
+    if not (PAPER / "paper.md").exists():
+        pytest.fail("paper/paper.md is missing: run `mialaw reproduce --profile full --out paper`")
+    tables = load_tables(tables_dir)
+    derivation = json.loads((PAPER / "stages" / "derive.json").read_text())["result"]
+    from mialaw.paper.outputs import paper_extra
+
+    want = render(TEMPLATE.read_text(), tables, paper_extra("full", derivation))
+    assert (PAPER / "paper.md").read_text() == want
+
+
+def test_lookup_rules():
+    tables = {"t": [{"a": "0.1", "b": "x", "slope": "-0.5", "ci_low": "-0.6", "ci_high": "-0.4"}]}
+    assert lookup(tables, "t", "a=0.10; b=x", "slope") == "−0.50"
+    assert lookup(tables, "t", "a=0.10", "slope_ci") == "−0.50 [−0.60, −0.40]"
+    assert lookup(tables, "t", "a=0.2", "slope") == "n/a"
+    tables["t"].append(dict(tables["t"][0]))
+    with pytest.raises(ValueError, match="matches 2 rows"):
+        lookup(tables, "t", "a=0.1", "slope")
+
+
+def test_bad_profile_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="profile must be one of"):
+        rp.reproduce("huge", tmp_path)
