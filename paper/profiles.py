@@ -137,15 +137,16 @@ PROFILES: dict[str, Profile] = {
         name="full",
         theory=TheorySpec(shots_per_decade=8),
         simulations=(
-            _oracle("oracle", tuple(2**k for k in range(1, 21)), 1_000_000),
-            _lira("lira-64", tuple(4**k for k in range(1, 9)), 5_000, 64),
+            _oracle("oracle", tuple(2**k for k in range(1, 21)), 4_000_000, fit_min_shots=1000),
+            _lira("lira-64", tuple(4**k for k in range(1, 9)), 20_000, 64, fit_min_shots=64),
             _lira(
-                "lira-64-offline",
+                "lira-64-online",
                 tuple(4**k for k in range(1, 9)),
-                5_000,
+                20_000,
                 64,
-                attack="lira-offline",
+                attack="lira-online",
                 seed=3,
+                fit_min_shots=64,
             ),
         ),
         empirical=(
