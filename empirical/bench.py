@@ -1,0 +1,282 @@
+"""Benchmarks of the empirical pipeline (not tests): ``python -m mialaw.empirical.bench``.
+
+Every comparison runs the baseline and the fast path side by side in this process and prints the
+ratio.
+
+* ``heads``: 65 linear softmax heads (S = 256 shots, C = 10 classes, 1280 features: 5,120
+  candidates, 2,560 per model) trained as one batched problem (``train_linear_heads``, float32)
+  against fitting them one by one with scikit-learn's ``LogisticRegression`` (lbfgs, same
+  objective Σ CE + λ/2·||W||², C = 1/λ). The final objectives of both are evaluated here in
+  float64 and compared ("equal final loss"); the achieved GFLOP/s of the batched solver (its GEMM
+  work over its wall time) is set against a plain torch matmul of the same shapes.
+* ``lira``: the shared ``mialaw.theory.lira.lira_scores`` (online, per-example variance) against
+  a straightforward reference that, per target model, loops over the examples with ragged
+  IN/OUT lists of shadow models, at 20,000 examples × 256 models × 2 queries. The reference is
+  timed on a few targets (``--lira-targets``) and the per-target times are compared with the
+  fast path computing all 256 targets at once; the scores of those targets must agree to 1e-9.
+* ``cells``: the time of full-profile cells (65 models, 1280 features) for C ∈ {2, 5, 10} and
+  S = 1 … 256 on synthetic features, and the estimated time of the full-profile sweep
+  (× seeds). Feature extraction is not included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _features(shots: int, classes: int, dim: int, seed: int = 0):
+    """Synthetic features: the theory's Gaussian model in ``dim`` dimensions, standardised."""
+    from mialaw.empirical.datasets import gaussian_features
+
+    sample = gaussian_features(
+        dim=dim, classes=classes, sigma=0.5, n_per_class=2 * shots, seed=seed
+    )
+    x = sample.features.astype(np.float64)
+    x = (x - x.mean(0)) / x.std(0)
+    return x.astype(np.float32), sample.labels
+
+
+def _objective(w, b, x, y, lam) -> float:
+    from scipy.special import log_softmax
+
+    z = x @ w.T + b
+    return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].sum() + 0.5 * lam * np.sum(w * w))
+
+
+def bench_heads(models=65, shots=256, classes=10, dim=1280, sklearn_models=None, lam=1.0):
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from mialaw.empirical import heads as heads_mod
+    from mialaw.empirical.experiment import balanced_keep
+
+    x, y = _features(shots, classes, dim)
+    keep = balanced_keep(models, y, seed=0)
+    x64 = x.astype(np.float64)
+    n = x.shape[0]
+
+    # Count the GEMM work of the batched solver: each evaluation of k models is a forward and a
+    # gradient GEMM of (N, F+1) × (F+1, k·C).
+    work = [0.0]
+    original = heads_mod._linear_objective
+
+    def counting(z, onehot, weights, lam_, n_classes):
+        fun_grad = original(z, onehot, weights, lam_, n_classes)
+
+        def wrapped(params, idx):
+            work[0] += 4.0 * z.shape[0] * (z.shape[1] + 1) * params.shape[0] * n_classes
+            return fun_grad(params, idx)
+
+        return wrapped
+
+    heads_mod._linear_objective = counting
+    try:
+        heads_mod.train_linear_heads(x[:64], y[:64], keep[:, :64], classes=classes)  # warm-up
+        work[0] = 0.0
+        start = time.perf_counter()
+        batched = heads_mod.train_linear_heads(x, y, keep, classes=classes, weight_decay=lam)
+        t_batched = time.perf_counter() - start
+    finally:
+        heads_mod._linear_objective = original
+    gflops = work[0] / t_batched / 1e9
+
+    xa = torch.as_tensor(np.c_[x, np.ones(n, np.float32)])
+    wt = torch.randn(dim + 1, models * classes)
+    for _ in range(2):
+        xa @ wt
+    reps = 10
+    start = time.perf_counter()
+    for _ in range(reps):
+        xa @ wt
+    t_mm = (time.perf_counter() - start) / reps
+    mm_gflops = 2.0 * n * (dim + 1) * models * classes / t_mm / 1e9
+
+    timed = models if sklearn_models is None else min(int(sklearn_models), models)
+    ours, theirs = [], []
+    start = time.perf_counter()
+    fits = []
+    for m in range(timed):
+        ref = LogisticRegression(C=1.0 / lam, tol=1e-6, max_iter=10000)
+        fits.append(ref.fit(x64[keep[m]], y[keep[m]]))
+    t_sklearn = (time.perf_counter() - start) * models / timed
+    for m, ref in enumerate(fits):
+        xm, ym = x64[keep[m]], y[keep[m]]
+        theirs.append(_objective(ref.coef_, ref.intercept_, xm, ym, lam))
+        ours.append(_objective(batched.weights[m].astype(np.float64), batched.bias[m], xm, ym, lam))
+    ours, theirs = np.array(ours), np.array(theirs)
+    rel = (ours - theirs) / theirs
+    print(f"[heads] {models} heads, S={shots}, C={classes}, F={dim} (N={n}, {n // 2} per model)")
+    print(
+        f"  batched L-BFGS (float32, torch): {t_batched:.2f} s, iterations "
+        f"{batched.iterations.min()}-{batched.iterations.max()}"
+    )
+    print(
+        f"  sklearn LogisticRegression one by one: {t_sklearn:.2f} s"
+        + ("" if timed == models else f" (timed {timed} models, scaled to {models})")
+    )
+    print(f"  speed-up: {t_sklearn / t_batched:.1f}x")
+    print(
+        f"  final objective, batched vs sklearn (relative): mean {rel.mean():+.2e}, "
+        f"max {rel.max():+.2e} (negative = batched lower)"
+    )
+    print(
+        f"  achieved {gflops:.1f} GFLOP/s vs plain torch matmul {mm_gflops:.1f} GFLOP/s "
+        f"({gflops / mm_gflops:.0%})"
+    )
+    return {"speedup": t_sklearn / t_batched, "objective_rel_max": float(rel.max())}
+
+
+def _reference_lira(keep, stats, targets):
+    """Per target, per example: ragged IN/OUT lists, Gaussian fits, online score (the slow way)."""
+    from scipy.stats import norm
+
+    models, n, _ = stats.shape
+    in_lists = [list(np.flatnonzero(keep[:, e])) for e in range(n)]
+    out_lists = [list(np.flatnonzero(~keep[:, e])) for e in range(n)]
+    rows = []
+    for t in targets:
+        row = np.empty(n)
+        for e in range(n):
+            ins = [m for m in in_lists[e] if m != t]
+            outs = [m for m in out_lists[e] if m != t]
+            s_in = stats[ins, e]
+            s_out = stats[outs, e]
+            mu_in, sd_in = s_in.mean(0), s_in.std(0, ddof=1)
+            mu_out, sd_out = s_out.mean(0), s_out.std(0, ddof=1)
+            s = stats[t, e]
+            row[e] = np.mean(norm.logpdf(s, mu_in, sd_in) - norm.logpdf(s, mu_out, sd_out))
+        rows.append(row)
+    return np.array(rows)
+
+
+def bench_lira(examples=20000, models=256, queries=2, targets=3):
+    from mialaw.empirical.experiment import balanced_keep
+    from mialaw.theory.lira import lira_scores
+
+    rng = np.random.default_rng(0)
+    keep = balanced_keep(models, np.zeros(examples), seed=1)
+    stats = rng.standard_normal((models, examples, queries)) + 0.3 * keep[:, :, None]
+    chosen = list(range(targets))
+    start = time.perf_counter()
+    ref = _reference_lira(keep, stats, chosen)
+    t_ref = (time.perf_counter() - start) / targets
+    start = time.perf_counter()
+    fast = lira_scores(keep, stats, online=True, variance="per-example")
+    t_fast = (time.perf_counter() - start) / models
+    start = time.perf_counter()
+    fast_subset = lira_scores(keep, stats, targets=chosen)
+    t_subset = (time.perf_counter() - start) / targets
+    err = max(np.abs(fast[chosen] - ref).max(), np.abs(fast_subset - ref).max())
+    print(f"[lira] {examples} examples x {models} models x {queries} queries, online LiRA")
+    print(f"  reference per-example loop: {t_ref:.2f} s per target (timed {targets} targets)")
+    print(
+        f"  lira_scores, all {models} targets at once: {t_fast * 1e3:.1f} ms per target; "
+        f"only those {targets} targets: {t_subset * 1e3:.0f} ms per target"
+    )
+    print(
+        f"  speed-up: {t_ref / t_fast:.0f}x (all targets), {t_ref / t_subset:.0f}x (same targets)"
+    )
+    print(f"  max |difference| {err:.1e}")
+    return {"speedup": t_ref / t_fast, "speedup_same_targets": t_ref / t_subset, "max_err": err}
+
+
+def bench_cells(
+    classes=(2, 5, 10),
+    shots=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    shadows=64,
+    seeds=3,
+    dim=1280,
+    real=None,
+):
+    """Time full-profile cells (training + scoring); estimate the sweep (× seeds).
+
+    ``real``: optional dict of ``get_features`` arguments (e.g. Fashion-MNIST under
+    efficientnet-lite0 with ``max_per_class``); shots that the real features cannot hold are
+    extrapolated linearly in S from the largest measured one (the cost of a cell grows like the
+    number of candidates, 2·S·C, once that exceeds the feature dimension).
+    """
+    from mialaw.empirical.experiment import PreparedFeatures, RunConfig, run_cell
+
+    total = 0.0
+    for c in classes:
+        if real is not None:
+            from mialaw.empirical.features import get_features
+
+            fs = get_features(**real, progress=False)
+            keep_c = fs.labels < c
+            x, y = fs.features[keep_c], fs.labels[keep_c]
+        else:
+            x, y = _features((2 * max(shots) + 500) // 2, c, dim, seed=1)
+        prepared = PreparedFeatures(features=x, labels=y, flipped=None, key="bench")
+        config = RunConfig(
+            dataset="bench",
+            backbone="none",
+            classes=(c,),
+            shots=(1,),
+            shadows=shadows,
+            device="cpu",
+        )
+        line, last = [], None
+        for s in shots:
+            if 2 * s + 2 > np.bincount(y).min():
+                dt = last[1] * s / last[0]
+                line.append(f"S={s}: ~{dt:.0f}s (extrapolated)")
+            else:
+                start = time.perf_counter()
+                run_cell(prepared, config, c, s, 0)
+                dt = time.perf_counter() - start
+                last = (s, dt)
+                line.append(f"S={s}: {dt:.1f}s")
+            total += dt
+        print(f"[cells] C={c}: " + ", ".join(line), flush=True)
+    print(
+        f"[cells] one seed: {total / 60:.1f} min; {seeds} seeds: {total * seeds / 60:.1f} min "
+        "(training and scoring; feature extraction and plots excluded)"
+    )
+    return {"minutes": total * seeds / 60}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "which", nargs="*", default=["heads", "lira"], choices=["heads", "lira", "cells"]
+    )
+    parser.add_argument(
+        "--sklearn-models",
+        type=int,
+        default=None,
+        help="time scikit-learn on this many heads and scale (default: all 65)",
+    )
+    parser.add_argument("--lira-targets", type=int, default=3)
+    parser.add_argument(
+        "--real-max-per-class",
+        type=int,
+        default=None,
+        help="cells: time on Fashion-MNIST efficientnet-lite0 features (this many per class)",
+    )
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args(argv)
+    if "heads" in args.which:
+        bench_heads(sklearn_models=args.sklearn_models)
+    if "lira" in args.which:
+        bench_lira(targets=args.lira_targets)
+    if "cells" in args.which:
+        real = None
+        if args.real_max_per_class:
+            real = dict(
+                dataset="fashion-mnist",
+                backbone="efficientnet-lite0",
+                classes=10,
+                max_per_class=args.real_max_per_class,
+                cache_dir=args.cache_dir,
+                device="cpu",
+            )
+        bench_cells(real=real)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
