@@ -518,6 +518,9 @@ def run_sweep(config: RunConfig, out_dir, *, features=None, progress: bool = Tru
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} exists and is not a directory")
     check_settings(out_dir, config)
+    from mialaw.empirical.heads import resolve_device
+
+    resolve_device(config.device)  # e.g. "cuda" without a GPU fails here, before any writing
     prepared = prepare_features(config, features)
     write_settings(out_dir, config, prepared.key)
     cells = config.cells()
