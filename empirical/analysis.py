@@ -396,8 +396,8 @@ class SweepResult:
             if "error" in f:
                 lines.append(f"  {head}: no fit ({f['error']})")
             else:
-                lo, hi = f["slope_ci"]
-                lines.append(f"  {head}: slope {f['slope']:.3f} [{lo:.3f}, {hi:.3f}], n={f['n']}")
+                lo, hi = (_fmt(v) for v in f["slope_ci"])
+                lines.append(f"  {head}: slope {f['slope']:.3f} [{lo}, {hi}], n={f['n']}")
         for r in self.fit["regression"]:
             if "error" in r:
                 continue
@@ -405,9 +405,14 @@ class SweepResult:
             lines.append(
                 f"  regression {r['attack']} fpr={r['fpr']:g}: beta_S "
                 f"{c['log10_shots']['estimate']:.3f}, beta_C {c['log10_classes']['estimate']:.3f}, "
-                f"R2 {r['r2']:.3f}, held-out R2 ({r['held_out_by']}) {r.get('held_out_r2')}"
+                f"R2 {_fmt(r['r2'])}, held-out R2 ({r['held_out_by']}) {_fmt(r.get('held_out_r2'))}"
             )
         return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    """A number with 3 decimals; None (an infinite or undefined interval end) as "n/a"."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> SweepResult:
