@@ -16,7 +16,9 @@ Conventions:
   Also the empirical per-example TPR: the fraction of the targets that trained on n in which n's
   online LiRA score reaches that target's global threshold at α.
 * **Power-law fits** regress log10(TPR − α) on log10 S over the points whose advantage is
-  resolvably above zero (Clopper–Pearson lower bound of the TPR > α; ``theory.metrics.resolvable``).
+  resolvably above zero (Clopper–Pearson lower bound of the TPR > α; ``theory.metrics.resolvable``)
+  and not saturated (advantage < 0.9·(1 − α); ``theory.metrics.unsaturated``): a nearly perfect
+  attack at small S carries no power-law information. The regression uses the same points.
 * **Regression across runs** log10(TPR − α) = β_S log10 S + β_C log10 C + β_0 (OLS), judged by R² on
   held-out groups: leave one dataset out when the runs span several datasets, else leave one
   backbone out, else (a single dataset and backbone) leave one C out.
@@ -227,7 +229,7 @@ def _points(run: Run, attacks, alphas, level) -> list[dict]:
 
 
 def _power_laws(points, level) -> list[dict]:
-    from mialaw.theory.metrics import fit_power_law
+    from mialaw.theory.metrics import fit_power_law, unsaturated
 
     keys = sorted(
         {(p["dataset"], p["backbone"], p["classes"], p["attack"], p["fpr"]) for p in points}
@@ -241,7 +243,7 @@ def _power_laws(points, level) -> list[dict]:
         ]
         shots = np.array([p["shots"] for p in rows], dtype=np.float64)
         adv = np.array([p["advantage"] for p in rows])
-        keep = np.array([p["resolvable"] for p in rows])
+        keep = np.array([p["resolvable"] for p in rows]) & unsaturated(adv, key[4])
         entry = dict(zip(("dataset", "backbone", "classes", "attack", "fpr"), key))
         try:
             entry.update(fit_power_law(shots, adv, keep=keep, level=level).to_dict())
@@ -254,7 +256,7 @@ def _power_laws(points, level) -> list[dict]:
 
 def _regressions(points, level) -> list[dict]:
     """log10 adv = β_S log10 S + β_C log10 C + β_0 per (attack, fpr), with held-out R²."""
-    from mialaw.theory.metrics import fit_linear
+    from mialaw.theory.metrics import fit_linear, unsaturated
 
     out = []
     for attack, alpha in sorted({(p["attack"], p["fpr"]) for p in points}):
@@ -265,6 +267,7 @@ def _regressions(points, level) -> list[dict]:
             and p["fpr"] == alpha
             and p["resolvable"]
             and p["advantage"] > 0
+            and unsaturated(p["advantage"], alpha)
         ]
         entry = {"attack": attack, "fpr": alpha, "n": len(rows)}
         datasets = sorted({p["dataset"] for p in rows})
@@ -308,7 +311,7 @@ def _regressions(points, level) -> list[dict]:
 
 def _per_example(runs, alphas, level) -> dict:
     """Correlations and quantile vulnerability per (dataset, backbone, C, S), pooled over seeds."""
-    from mialaw.theory.metrics import fit_power_law
+    from mialaw.theory.metrics import fit_power_law, unsaturated
 
     correlations, quantiles = [], []
     for run in runs:
@@ -353,10 +356,10 @@ def _per_example(runs, alphas, level) -> dict:
         ]
         entry = dict(zip(("dataset", "backbone", "classes", "fpr", "quantile"), key))
         shots = np.array([r["shots"] for r in rows], dtype=np.float64)
+        adv = np.array([r["advantage"] for r in rows])
         try:
-            entry.update(
-                fit_power_law(shots, [r["advantage"] for r in rows], level=level).to_dict()
-            )
+            keep = unsaturated(adv, key[3])
+            entry.update(fit_power_law(shots, adv, keep=keep, level=level).to_dict())
         except ValueError as err:
             entry["error"] = str(err)
         fits.append(entry)

@@ -137,12 +137,12 @@ PROFILES: dict[str, Profile] = {
         name="full",
         theory=TheorySpec(shots_per_decade=8),
         simulations=(
-            _oracle("oracle", tuple(2**k for k in range(1, 21)), 4_000_000, fit_min_shots=1000),
-            _lira("lira-64", tuple(4**k for k in range(1, 9)), 20_000, 64, fit_min_shots=64),
+            _oracle("oracle", tuple(2**k for k in range(1, 21)), 4_000_000, fit_min_shots=16384),
+            _lira("lira-64", tuple(4**k for k in range(1, 9)), 50_000, 64, fit_min_shots=1024),
             _lira(
                 "lira-64-online",
                 tuple(4**k for k in range(1, 9)),
-                20_000,
+                50_000,
                 64,
                 attack="lira-online",
                 seed=3,

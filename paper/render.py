@@ -77,9 +77,18 @@ def render(template: str, tables: dict, extra: dict | None = None) -> str:
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(extra.get(m.group(1), "n/a")), text)
 
 
+def table_extra(out: Path) -> dict:
+    """``{{table_NAME}}`` placeholders: the Markdown tables themselves (theory's is too long)."""
+    return {
+        f"table_{p.stem}": p.read_text().split("\n", 2)[2]  # without the "### title" line
+        for p in sorted((Path(out) / "tables").glob("*.md"))
+        if p.stem != "theory"
+    }
+
+
 def render_paper(out: Path, extra: dict | None = None) -> Path:
     """Write OUT/paper.md from the template and OUT/tables/*.csv."""
     tables = load_tables(Path(out) / "tables")
     path = Path(out) / "paper.md"
-    path.write_text(render(TEMPLATE.read_text(), tables, extra))
+    path.write_text(render(TEMPLATE.read_text(), tables, table_extra(Path(out)) | (extra or {})))
     return path

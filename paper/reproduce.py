@@ -125,7 +125,7 @@ def reproduce(
             )
     if with_empirical:
         for emp in spec.empirical:
-            config = emp.options | {"device": device}
+            config = emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
             plan.append(
                 (
                     f"empirical-{emp.label}",

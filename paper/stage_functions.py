@@ -127,6 +127,11 @@ def simulate(sim: SimulationSpec) -> dict:
     return {"label": sim.label} | result.to_json()
 
 
+# Part of the empirical stages' configuration: bump it when the analysis of finished cells changes,
+# so that the fits are recomputed (the cells themselves are reused from the run folder).
+EMPIRICAL_ANALYSIS_VERSION = 2
+
+
 def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
     """One empirical sweep (resumable cell by cell in ``run_dir``) and its fits."""
     from mialaw.empirical.analysis import fit_runs

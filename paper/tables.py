@@ -242,6 +242,45 @@ def _empirical_laws(results: dict) -> dict:
     return laws
 
 
+# --------------------------------------------------------------------------- per-example
+CORRELATION_COLUMNS = [
+    "dataset",
+    "backbone",
+    "classes",
+    "shots",
+    "n",
+    "spearman_gradient_norm",
+    "gradient_ci_low",
+    "gradient_ci_high",
+    "spearman_atypicality",
+    "atypicality_ci_low",
+    "atypicality_ci_high",
+]
+
+
+def correlation_rows(results: dict) -> list[dict]:
+    """Spearman correlations of per-example vulnerability with gradient norm and atypicality."""
+    rows = []
+    for name, res in results.items():
+        if not name.startswith("empirical-") or name == "empirical-combined":
+            continue
+        for r in res["fit"]["per_example"]["correlations"]:
+            g = r.get("spearman_gradient_norm_ci") or [None, None]
+            a = r.get("spearman_atypicality_ci") or [None, None]
+            rows.append(
+                {
+                    **{k: r[k] for k in ("dataset", "backbone", "classes", "shots", "n")},
+                    "spearman_gradient_norm": r.get("spearman_gradient_norm"),
+                    "gradient_ci_low": g[0],
+                    "gradient_ci_high": g[1],
+                    "spearman_atypicality": r.get("spearman_atypicality"),
+                    "atypicality_ci_low": a[0],
+                    "atypicality_ci_high": a[1],
+                }
+            )
+    return rows
+
+
 # --------------------------------------------------------------------------- theory grid
 THEORY_COLUMNS = [
     "shots",
@@ -271,6 +310,12 @@ def write_tables(results: dict, profile, out: Path) -> list[Path]:
         DP_COLUMNS,
         tables / "dp_shots",
         f"Shots per class for (epsilon, delta={profile.delta:g})-DP equivalence",
+    )
+    written += write_table(
+        correlation_rows(results),
+        CORRELATION_COLUMNS,
+        tables / "per_example",
+        "Per-example vulnerability: Spearman correlations with 95 % intervals",
     )
     if "theory" in results:
         written += write_table(

@@ -107,3 +107,11 @@ def test_bad_interval_inputs():
         clopper_pearson(5, 3)
     with pytest.raises(ValueError, match="level"):
         clopper_pearson(1, 3, level=1.5)
+
+
+def test_unsaturated_drops_nearly_perfect_attacks():
+    from mialaw.theory.metrics import unsaturated
+
+    adv = np.array([0.999 - 0.1, 0.82, 0.5])  # ceiling 1 - α = 0.9; cut at 0.81
+    assert unsaturated(adv, 0.1).tolist() == [False, False, True]
+    assert unsaturated(0.95, 0.001, fraction=0.99)

@@ -203,6 +203,16 @@ def resolvable(tpr_lower, fpr) -> np.ndarray:
     return np.asarray(tpr_lower, dtype=np.float64) > np.asarray(fpr, dtype=np.float64)
 
 
+def unsaturated(advantage, fpr, fraction: float = 0.9) -> np.ndarray:
+    """Drop rule for power-law fits: keep points whose attack is not (nearly) perfect.
+
+    An advantage within ``1 − fraction`` of its ceiling 1 − α carries no power-law information
+    (TPR is pinned at 1 for small S), and such points flatten a fitted slope.
+    """
+    adv = np.asarray(advantage, dtype=np.float64)
+    return adv < fraction * (1.0 - np.asarray(fpr, dtype=np.float64))
+
+
 # The fits live in their own module; they are part of the metrics' public surface.
 from .fits import LinearFit, PowerLawFit, fit_linear, fit_power_law  # noqa: E402
 
@@ -218,4 +228,5 @@ __all__ = [
     "resolvable",
     "roc_curve",
     "tpr_at_fpr",
+    "unsaturated",
 ]
