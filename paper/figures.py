@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tables import empirical_results
+
 FIG_FORMATS = ("png", "svg")
 
 
@@ -49,6 +51,22 @@ def _errorbars(ax, shots, tpr, ci, fpr, **style):
     ax.errorbar(shots[ok], adv[ok], yerr=[low[ok], high[ok]], fmt="o", ms=3, capsize=2, **style)
 
 
+def _series(ax, pts, alpha, fit, **style):
+    """One source: advantage points with intervals and, when there is one, its fitted line."""
+    shots = [p["shots"] for p in pts]
+    _errorbars(ax, shots, [p["tpr"] for p in pts], [p["tpr_ci"] for p in pts], alpha, **style)
+    if fit and "error" not in fit:
+        _fit_line(ax, fit, shots, color=style.get("color"))
+
+
+def _lira_points(res, alpha, classes):
+    return [
+        p
+        for p in res["points"]
+        if p["attack"] == "lira_online" and p["fpr"] == alpha and p["classes"] == classes
+    ]
+
+
 def _fit_line(ax, fit, shots, **style):
     if not fit or fit.get("slope") is None:
         return
@@ -74,49 +92,29 @@ def law_figure(results: dict, fprs, out: Path) -> list[Path]:
                 ax.plot(ps, np.where(pa > 0, pa, np.nan), "k:", lw=1.2, label="exact (pooled)")
         k = 0
         for name, res in results.items():
-            if name.startswith("simulate-"):
-                pts = [p for p in res["points"] if p["fpr"] == alpha]
-                color = colors[k % len(colors)]
-                k += 1
-                shots = [p["shots"] for p in pts]
-                _errorbars(
-                    ax,
-                    shots,
-                    [p["tpr"] for p in pts],
-                    [p["tpr_ci"] for p in pts],
-                    alpha,
-                    color=color,
-                    label=f"sim. {res['config']['attack']}",
-                )
-                _fit_line(ax, (res["fit"].get(str(alpha)) or {}).get("pooled"), shots, color=color)
-            elif name.startswith("empirical-"):
-                for law in res["fit"]["power_law"]:
-                    if law["attack"] != "lira_online" or law["fpr"] != alpha:
-                        continue
-                    if law["classes"] != min(p["classes"] for p in res["points"]):
-                        continue
-                    color = colors[k % len(colors)]
-                    k += 1
-                    pts = [
-                        p
-                        for p in res["points"]
-                        if p["attack"] == "lira_online"
-                        and p["fpr"] == alpha
-                        and p["classes"] == law["classes"]
-                    ]
-                    shots = [p["shots"] for p in pts]
-                    _errorbars(
-                        ax,
-                        shots,
-                        [p["tpr"] for p in pts],
-                        [p["tpr_ci"] for p in pts],
-                        alpha,
-                        color=color,
-                        marker="s",
-                        label=f"{law['dataset']}/{law['backbone']} C={law['classes']}",
-                    )
-                    if "error" not in law:
-                        _fit_line(ax, law, shots, color=color)
+            if not name.startswith("simulate-"):
+                continue
+            pts = [p for p in res["points"] if p["fpr"] == alpha]
+            fit = (res["fit"].get(str(alpha)) or {}).get("pooled")
+            label = f"sim. {res['config']['attack']}"
+            _series(ax, pts, alpha, fit, color=colors[k % len(colors)], label=label)
+            k += 1
+        for res in empirical_results(results):
+            c = min(p["classes"] for p in res["points"])
+            law = next(
+                (
+                    f
+                    for f in res["fit"]["power_law"]
+                    if f["attack"] == "lira_online" and f["fpr"] == alpha and f["classes"] == c
+                ),
+                None,
+            )
+            label = f"{res['label']} C={c}"
+            color = colors[k % len(colors)]
+            _series(
+                ax, _lira_points(res, alpha, c), alpha, law, color=color, marker="s", label=label
+            )
+            k += 1
         ax.set(xscale="log", yscale="log", xlabel="shots per class S", title=f"FPR = {alpha:g}")
         ax.set_ylim(bottom=max(1e-7, ax.get_ylim()[0]))
         ax.grid(True, which="major", alpha=0.3)
@@ -129,7 +127,7 @@ def law_figure(results: dict, fprs, out: Path) -> list[Path]:
 def empirical_by_class_figure(results: dict, fprs, out: Path) -> list[Path]:
     """Per dataset/backbone: advantage against S, one line per C, with intervals and fits."""
     plt = _plt()
-    runs = [r for n, r in results.items() if n.startswith("empirical-")]
+    runs = empirical_results(results)
     if not runs:
         return []
     fig, axes = plt.subplots(
@@ -138,34 +136,16 @@ def empirical_by_class_figure(results: dict, fprs, out: Path) -> list[Path]:
     for row, res in zip(axes, runs):
         for ax, alpha in zip(row, fprs):
             for c in sorted({p["classes"] for p in res["points"]}):
-                pts = [
-                    p
-                    for p in res["points"]
-                    if p["attack"] == "lira_online" and p["fpr"] == alpha and p["classes"] == c
-                ]
-                shots = [p["shots"] for p in pts]
-                lines = ax.plot([], [])
-                _errorbars(
-                    ax,
-                    shots,
-                    [p["tpr"] for p in pts],
-                    [p["tpr_ci"] for p in pts],
-                    alpha,
-                    color=lines[0].get_color(),
-                    label=f"C={c}",
-                )
                 law = next(
                     (
                         f
                         for f in res["fit"]["power_law"]
-                        if f["attack"] == "lira_online"
-                        and f["fpr"] == alpha
-                        and f["classes"] == c
-                        and "error" not in f
+                        if f["attack"] == "lira_online" and f["fpr"] == alpha and f["classes"] == c
                     ),
                     None,
                 )
-                _fit_line(ax, law, shots, color=lines[0].get_color())
+                color = ax.plot([], [])[0].get_color()
+                _series(ax, _lira_points(res, alpha, c), alpha, law, color=color, label=f"C={c}")
             ax.set(xscale="log", yscale="log", title=f"{res['label']}, FPR {alpha:g}")
             ax.grid(True, alpha=0.3)
             ax.set_xlabel("S")
@@ -179,7 +159,7 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
     from mialaw.theory.metrics import fit_linear
 
     plt = _plt()
-    points = [p for n, r in results.items() if n.startswith("empirical-") for p in r["points"]]
+    points = [p for r in empirical_results(results) for p in r["points"]]
     points = [
         p for p in points if p["attack"] == "lira_online" and p["resolvable"] and p["advantage"] > 0
     ]
@@ -216,8 +196,8 @@ def _cells(results):
     """(label, cell arrays) of every empirical cell on disk, via the empirical module."""
     from mialaw.empirical.experiment import load_cell
 
-    for name, res in results.items():
-        if name.startswith("empirical-") and "run_dir" in res:
+    for res in empirical_results(results):
+        if "run_dir" in res:
             for path in sorted(Path(res["run_dir"]).glob("cells/*.npz")):
                 yield res["label"], path.stem, load_cell(path)
 
@@ -277,8 +257,7 @@ def roc_figure(results: dict, out: Path) -> list[Path]:
 def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
     """Quantile and maximum per-example advantage against S."""
     plt = _plt()
-    runs = [r for n, r in results.items() if n.startswith("empirical-")]
-    rows = [q for r in runs for q in r["fit"]["per_example"]["quantiles"]]
+    rows = [q for r in empirical_results(results) for q in r["fit"]["per_example"]["quantiles"]]
     if not rows:
         return []
     fig, axes = plt.subplots(1, len(fprs), figsize=(3.2 * len(fprs), 3.0), squeeze=False)

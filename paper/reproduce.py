@@ -90,7 +90,7 @@ def reproduce(
     """Run every stage of ``profile`` into ``out`` and write the figures, tables and paper."""
     from . import stage_functions as fn
     from .profiles import PROFILES
-    from .stages import StageRunner
+    from .stages import StageRunner, config_key
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
@@ -123,9 +123,13 @@ def reproduce(
                     0.1 * spec.estimate_s,
                 )
             )
+    configs = {
+        emp.label: emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
+        for emp in spec.empirical
+    }
     if with_empirical:
         for emp in spec.empirical:
-            config = emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
+            config = configs[emp.label]
             plan.append(
                 (
                     f"empirical-{emp.label}",
@@ -134,6 +138,14 @@ def reproduce(
                     0.5 * spec.estimate_s / len(spec.empirical),
                 )
             )
+    # The regression across datasets (the published model is judged leaving a dataset out):
+    # every image dataset together; the feature-space `gaussian` draws are not images.
+    image_runs = [e for e in spec.empirical if e.options["dataset"] != "gaussian"]
+    if with_empirical and len({e.options["dataset"] for e in image_runs}) > 1:
+        dirs = [out / "runs" / e.label for e in image_runs]
+        # Keyed by the runs' own configurations: redone whenever one of them changes.
+        config = {e.label: config_key(configs[e.label]) for e in image_runs}
+        plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
     for name, config, compute, estimate in plan:
         report.results[name] = runner.run(name, config, compute, estimate)

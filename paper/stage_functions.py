@@ -141,3 +141,11 @@ def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
     run_sweep(config, run_dir, progress=True)
     result = fit_runs([run_dir])
     return {"label": emp.label, "run_dir": str(run_dir)} | result.to_json()
+
+
+def empirical_combined(run_dirs) -> dict:
+    """The regression across datasets: all real-image runs fitted together (leave one out)."""
+    from mialaw.empirical.analysis import fit_runs
+
+    result = fit_runs([str(d) for d in run_dirs])
+    return {"label": "all datasets"} | result.to_json()

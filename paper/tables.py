@@ -15,6 +15,15 @@ PUBLISHED_DP_SHOTS = {(1.0, 0.1): 160, (1.0, 0.01): 2_700, (1.0, 0.001): 19_000}
 PUBLISHED_DP_WORST = 7e6
 
 
+def empirical_results(results: dict) -> list[dict]:
+    """The per-run empirical stage results (not the combined cross-dataset fit)."""
+    return [
+        res
+        for name, res in results.items()
+        if name.startswith("empirical-") and name != "empirical-combined"
+    ]
+
+
 def _num(value, digits=3):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
@@ -95,9 +104,7 @@ def slope_rows(results: dict) -> list[dict]:
                         "published": PUBLISHED_SLOPE_AVERAGE,
                     }
                 )
-    for name, res in results.items():
-        if not name.startswith("empirical-"):
-            continue
+    for res in empirical_results(results):
         for f in res["fit"]["power_law"]:
             if "error" in f or f["attack"] != "lira_online":
                 continue
@@ -157,9 +164,8 @@ def regression_rows(results: dict) -> list[dict]:
     rows = []
     combined = results.get("empirical-combined")
     sources = {"all datasets": combined} if combined else {}
-    for name, res in results.items():
-        if name.startswith("empirical-") and name != "empirical-combined":
-            sources[res["label"]] = res
+    for res in empirical_results(results):
+        sources[res["label"]] = res
     for source, res in sources.items():
         for r in res["fit"]["regression"]:
             if "error" in r:
@@ -230,9 +236,7 @@ def dp_rows(results: dict, profile) -> list[dict]:
 def _empirical_laws(results: dict) -> dict:
     """(slope, intercept) of C = 2 LiRA laws: the first empirical run's average and maximum."""
     laws = {}
-    for name, res in results.items():
-        if not name.startswith("empirical-") or name == "empirical-combined":
-            continue
+    for res in empirical_results(results):
         for f in res["fit"]["power_law"]:
             if "error" not in f and f["attack"] == "lira_online" and f["classes"] == 2:
                 laws.setdefault(("average", f["fpr"]), (f["slope"], f["intercept"]))
@@ -261,9 +265,7 @@ CORRELATION_COLUMNS = [
 def correlation_rows(results: dict) -> list[dict]:
     """Spearman correlations of per-example vulnerability with gradient norm and atypicality."""
     rows = []
-    for name, res in results.items():
-        if not name.startswith("empirical-") or name == "empirical-combined":
-            continue
+    for res in empirical_results(results):
         for r in res["fit"]["per_example"]["correlations"]:
             g = r.get("spearman_gradient_norm_ci") or [None, None]
             a = r.get("spearman_atypicality_ci") or [None, None]
