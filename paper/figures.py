@@ -28,6 +28,7 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     for ax in fig.axes:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_minor_formatter(NullFormatter())
+    fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FIG_FORMATS:
@@ -48,7 +49,8 @@ def _errorbars(ax, shots, tpr, ci, fpr, **style):
     low = np.clip(adv - (ci[:, 0] - fpr), 0, None)
     high = ci[:, 1] - fpr - adv
     low = np.minimum(low, adv * 0.999)  # keep the bar on a log axis
-    ax.errorbar(shots[ok], adv[ok], yerr=[low[ok], high[ok]], fmt="o", ms=3, capsize=2, **style)
+    style = {"marker": "o"} | style
+    ax.errorbar(shots[ok], adv[ok], yerr=[low[ok], high[ok]], ls="none", ms=3, capsize=2, **style)
 
 
 def _series(ax, pts, alpha, fit, **style):
@@ -68,9 +70,14 @@ def _lira_points(res, alpha, classes):
 
 
 def _fit_line(ax, fit, shots, **style):
+    """The fitted law, drawn over the range of the points that entered the fit."""
     if not fit or fit.get("slope") is None:
         return
-    s = np.geomspace(min(shots), max(shots), 50)
+    shots = np.asarray(fit.get("shots", shots), dtype=float)
+    kept = np.asarray(fit.get("kept", np.ones(shots.size, bool)), dtype=bool)
+    if kept.size == shots.size and kept.any():
+        shots = shots[kept]
+    s = np.geomspace(shots.min(), shots.max(), 50)
     ax.plot(s, 10 ** (fit["slope"] * np.log10(s) + fit["intercept"]), "--", lw=1, **style)
 
 
@@ -116,10 +123,10 @@ def law_figure(results: dict, fprs, out: Path) -> list[Path]:
             )
             k += 1
         ax.set(xscale="log", yscale="log", xlabel="shots per class S", title=f"FPR = {alpha:g}")
-        ax.set_ylim(bottom=max(1e-7, ax.get_ylim()[0]))
+        ax.set_ylim(max(1e-7, ax.get_ylim()[0]), 2.0)
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("advantage TPR − FPR")
-    axes[0][-1].legend(loc="lower left")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle("log(TPR − FPR) = −½ log S + c: exact theory, simulation, real models", y=1.03)
     return _save(fig, out, "law")
 
@@ -155,40 +162,56 @@ def empirical_by_class_figure(results: dict, fprs, out: Path) -> list[Path]:
 
 
 def regression_figure(results: dict, out: Path) -> list[Path]:
-    """Held-out predictions of the regression against the observed log10 advantage."""
-    from mialaw.theory.metrics import fit_linear
+    """Leave-one-C-out predictions of the regression on the headline run (offline LiRA)."""
+    from mialaw.theory.metrics import fit_linear, unsaturated
 
-    plt = _plt()
-    points = [p for r in empirical_results(results) for p in r["points"]]
-    points = [
-        p for p in points if p["attack"] == "lira_online" and p["resolvable"] and p["advantage"] > 0
-    ]
-    if len(points) < 4:
+    runs = empirical_results(results)
+    if not runs:
         return []
-    fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    keys = [(p["dataset"], p["backbone"]) for p in points]
-    groups = sorted(set(keys)) if len(set(keys)) > 1 else sorted({p["classes"] for p in points})
-    by_group = len(set(keys)) > 1
-    X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in points])
-    y = np.log10([p["advantage"] for p in points])
-    fprs = np.array([p["fpr"] for p in points])
-    for alpha in sorted(set(fprs.tolist()), reverse=True):
-        for g in groups:
-            held = np.array(
-                [(k == g) if by_group else (p["classes"] == g) for k, p in zip(keys, points)]
-            ) & (fprs == alpha)
-            train = ~held & (fprs == alpha)
-            if held.sum() == 0 or train.sum() < 4:
-                continue
+    plt = _plt()
+    res = runs[0]
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    drawn = 0
+    for alpha in sorted({p["fpr"] for p in res["points"]}, reverse=True):
+        pts = [
+            p
+            for p in res["points"]
+            if p["attack"] == "lira_offline"
+            and p["fpr"] == alpha
+            and p["resolvable"]
+            and p["advantage"] > 0
+            and unsaturated(p["advantage"], alpha)
+        ]
+        X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in pts]).reshape(-1, 2)
+        y = np.log10([p["advantage"] for p in pts])
+        classes = np.array([p["classes"] for p in pts])
+        color = ax.plot([], [])[0].get_color()
+        for marker, c in zip("os^v", sorted(set(classes.tolist()))):
+            held = classes == c
             try:
-                fit = fit_linear(X[train], y[train], names=["log10_shots", "log10_classes"])
-            except ValueError:
+                fit = fit_linear(X[~held], y[~held], names=["log10_shots", "log10_classes"])
+            except ValueError:  # too few points left to fit
                 continue
-            ax.scatter(fit.predict(X[held]), y[held], s=10, label=f"FPR {alpha:g}, out: {g}")
+            ax.scatter(
+                fit.predict(X[held]),
+                y[held],
+                s=14,
+                color=color,
+                marker=marker,
+                label=f"FPR {alpha:g}, C={c} held out",
+            )
+            drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return []
     lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
     ax.plot(lims, lims, "k-", lw=0.8)
-    ax.set(xlabel="predicted log10(TPR − FPR), held out", ylabel="observed log10(TPR − FPR)")
-    ax.legend(fontsize=5)
+    ax.set(
+        xlabel="predicted log10(TPR − FPR)",
+        ylabel="observed log10(TPR − FPR)",
+        title=f"{res['label']}: leave one C out (LiRA offline)",
+    )
+    ax.legend(fontsize=5, loc="upper left")
     return _save(fig, out, "regression_held_out")
 
 
@@ -222,7 +245,7 @@ def per_example_figure(results: dict, fpr: float, out: Path) -> list[Path]:
         (axes[1], summary.atypicality, "|<x, x − m>| / sqrt(xᵀΣx)"),
     ):
         ok = np.isfinite(x) & np.isfinite(vul)
-        ax.scatter(x[ok], vul[ok], s=3, alpha=0.4)
+        ax.scatter(x[ok], vul[ok], s=3, alpha=0.4, rasterized=True)
         ax.set(xscale="log", yscale="log", xlabel=name)
     axes[0].set_ylabel("per-example vulnerability |Δ|")
     fig.suptitle(f"{label}, {stem}")
@@ -230,54 +253,78 @@ def per_example_figure(results: dict, fpr: float, out: Path) -> list[Path]:
 
 
 def roc_figure(results: dict, out: Path) -> list[Path]:
-    """Log-log ROC curves of LiRA online for the smallest C of the first run, one per S."""
+    """Log-log ROC curves of LiRA online, headline run, C = 2, seed 0, one curve per S."""
     from mialaw.theory.metrics import roc_curve
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    first_label, drawn = None, 0
-    for label, stem, cell in _cells(results):
-        first_label = first_label or label
-        if label != first_label or not stem.endswith("seed0"):
-            continue
-        roc = roc_curve(cell["lira_online"].ravel(), cell["keep"].ravel())
-        ax.plot(np.maximum(roc.fpr, 1e-6), np.maximum(roc.tpr, 1e-6), lw=1, label=stem)
-        drawn += 1
-    if not drawn:
-        _plt().close(fig)
+    runs = empirical_results(results)
+    if not runs:
         return []
-    ax.plot([1e-6, 1], [1e-6, 1], "k:", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlabel="FPR", ylabel="TPR", title=f"LiRA ROC, {first_label}")
+    label = runs[0]["label"]
+    cells = {
+        stem: cell
+        for run_label, stem, cell in _cells(results)
+        if run_label == label and stem.startswith("C2_") and stem.endswith("_seed0")
+    }
+    if not cells:
+        return []
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    by_shots = sorted(cells, key=lambda stem: int(stem.split("_")[1][1:]))
+    for stem in by_shots[::2]:  # every other S keeps the picture readable
+        cell = cells[stem]
+        roc = roc_curve(cell["lira_online"].ravel(), cell["keep"].ravel())
+        ax.plot(
+            np.maximum(roc.fpr, 1e-5),
+            np.maximum(roc.tpr, 1e-5),
+            lw=1,
+            label=f"S = {stem.split('_')[1][1:]}",
+            rasterized=True,
+        )
+    ax.plot([1e-5, 1], [1e-5, 1], "k:", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="FPR", ylabel="TPR", title=f"LiRA ROC, {label}, C=2")
     ax.set_xlim(1e-5, 1)
     ax.set_ylim(1e-5, 1)
-    ax.legend(fontsize=5)
+    ax.legend(fontsize=6, loc="lower right")
     return _save(fig, out, "roc")
 
 
 def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
-    """Quantile and maximum per-example advantage against S."""
+    """99th, 99.9th percentile and maximum per-example advantage against S (C = 2 per run)."""
     plt = _plt()
     rows = [q for r in empirical_results(results) for q in r["fit"]["per_example"]["quantiles"]]
+    rows = [q for q in rows if q["classes"] == 2]
     if not rows:
         return []
     fig, axes = plt.subplots(1, len(fprs), figsize=(3.2 * len(fprs), 3.0), squeeze=False)
+    datasets = sorted({q["dataset"] for q in rows})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = {0.99: "-", 0.999: "--", 1.0: ":"}
     for ax, alpha in zip(axes[0], fprs):
-        keys = sorted({(q["dataset"], q["classes"], q["quantile"]) for q in rows})
-        for ds, c, qu in keys:
-            pts = sorted(
-                (q["shots"], q["advantage"])
-                for q in rows
-                if (q["dataset"], q["classes"], q["quantile"]) == (ds, c, qu) and q["fpr"] == alpha
-            )
-            if not pts:
-                continue
-            s, a = np.array(pts).T
-            name = "max" if qu >= 1 else f"q{100 * qu:g}"
-            ax.plot(s, np.where(a > 0, a, np.nan), "o-", ms=2, lw=1, label=f"{ds} C={c} {name}")
-        ax.set(xscale="log", yscale="log", xlabel="S", title=f"FPR {alpha:g}")
+        for i, ds in enumerate(datasets):
+            for qu, ls in styles.items():
+                pts = sorted(
+                    (q["shots"], q["advantage"])
+                    for q in rows
+                    if q["dataset"] == ds and q["quantile"] == qu and q["fpr"] == alpha
+                )
+                if not pts:
+                    continue
+                s, a = np.array(pts).T
+                name = "max" if qu >= 1 else f"{100 * qu:g}th pct"
+                ax.plot(
+                    s,
+                    np.where(a > 0, a, np.nan),
+                    ls,
+                    marker="o",
+                    ms=2,
+                    lw=1,
+                    color=colors[i % len(colors)],
+                    label=f"{ds} {name}",
+                )
+        ax.set(xscale="log", yscale="log", xlabel="S", title=f"FPR {alpha:g} (C = 2)")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("per-example advantage")
-    axes[0][-1].legend(fontsize=5)
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, out, "quantiles")
 
 

@@ -56,6 +56,7 @@ def read_table(path: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- slopes
+ATTACK_NAMES = {"lira_online": "LiRA online", "lira_offline": "LiRA offline"}
 SLOPE_COLUMNS = ["source", "setting", "fpr", "slope", "ci_low", "ci_high", "n", "published"]
 
 
@@ -106,11 +107,11 @@ def slope_rows(results: dict) -> list[dict]:
                 )
     for res in empirical_results(results):
         for f in res["fit"]["power_law"]:
-            if "error" in f or f["attack"] != "lira_online":
+            if "error" in f or f["attack"] not in ATTACK_NAMES:
                 continue
             rows.append(
                 {
-                    "source": f"{f['dataset']} / {f['backbone']} (LiRA online)",
+                    "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
                     "setting": f"C={f['classes']}",
                     "fpr": f["fpr"],
                     "slope": f["slope"],
@@ -234,15 +235,18 @@ def dp_rows(results: dict, profile) -> list[dict]:
 
 
 def _empirical_laws(results: dict) -> dict:
-    """(slope, intercept) of C = 2 LiRA laws: the first empirical run's average and maximum."""
+    """(slope, intercept) of the headline run's C = 2 LiRA laws: average and maximum example."""
     laws = {}
-    for res in empirical_results(results):
-        for f in res["fit"]["power_law"]:
-            if "error" not in f and f["attack"] == "lira_online" and f["classes"] == 2:
-                laws.setdefault(("average", f["fpr"]), (f["slope"], f["intercept"]))
-        for f in res["fit"]["per_example"]["quantile_fits"]:
-            if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
-                laws.setdefault(("maximum", f["fpr"]), (f["slope"], f["intercept"]))
+    runs = empirical_results(results)
+    if not runs:
+        return laws
+    fits = runs[0]["fit"]
+    for f in fits["power_law"]:
+        if "error" not in f and f["attack"] == "lira_online" and f["classes"] == 2:
+            laws[("average", f["fpr"])] = (f["slope"], f["intercept"])
+    for f in fits["per_example"]["quantile_fits"]:
+        if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
+            laws[("maximum", f["fpr"])] = (f["slope"], f["intercept"])
     return laws
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mialaw.paper import reproduce as rp
-from mialaw.paper.render import TEMPLATE, load_tables, lookup, render
+from mialaw.paper.render import TEMPLATE, load_tables, lookup, render, table_extra
 from mialaw.paper.stages import StageRunner
 
 PAPER = Path(rp.__file__).parent
@@ -122,7 +122,8 @@ def test_committed_paper_agrees_with_committed_tables():
     derivation = json.loads((PAPER / "stages" / "derive.json").read_text())["result"]
     from mialaw.paper.outputs import paper_extra
 
-    want = render(TEMPLATE.read_text(), tables, paper_extra("full", derivation))
+    extra = table_extra(PAPER) | paper_extra("full", derivation)
+    want = render(TEMPLATE.read_text(), tables, extra)
     assert (PAPER / "paper.md").read_text() == want
 
 
