@@ -215,23 +215,22 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
     return _save(fig, out, "regression_held_out")
 
 
-def _cells(results):
-    """(label, cell arrays) of every empirical cell on disk, via the empirical module."""
+def _cells(results, out: Path):
+    """(label, name, arrays) of every empirical cell under OUT/runs/ (via the empirical module)."""
     from mialaw.empirical.experiment import load_cell
 
     for res in empirical_results(results):
-        if "run_dir" in res:
-            for path in sorted(Path(res["run_dir"]).glob("cells/*.npz")):
-                yield res["label"], path.stem, load_cell(path)
+        for path in sorted((Path(out) / "runs" / res["label"]).glob("cells/*.npz")):
+            yield res["label"], path.stem, load_cell(path)
 
 
-def per_example_figure(results: dict, fpr: float, out: Path) -> list[Path]:
+def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) -> list[Path]:
     """Per-example vulnerability against the gradient norm and the theory's predictor."""
     from mialaw.empirical.analysis import summarize_cell
 
     plt = _plt()
     chosen = None
-    for label, stem, cell in _cells(results):
+    for label, stem, cell in _cells(results, runs_root):
         if chosen is None or cell["keep"].shape[1] > chosen[2]["keep"].shape[1]:
             chosen = (label, stem, cell)
     if chosen is None:
@@ -252,7 +251,7 @@ def per_example_figure(results: dict, fpr: float, out: Path) -> list[Path]:
     return _save(fig, out, "per_example")
 
 
-def roc_figure(results: dict, out: Path) -> list[Path]:
+def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     """Log-log ROC curves of LiRA online, headline run, C = 2, seed 0, one curve per S."""
     from mialaw.theory.metrics import roc_curve
 
@@ -263,7 +262,7 @@ def roc_figure(results: dict, out: Path) -> list[Path]:
     label = runs[0]["label"]
     cells = {
         stem: cell
-        for run_label, stem, cell in _cells(results)
+        for run_label, stem, cell in _cells(results, runs_root)
         if run_label == label and stem.startswith("C2_") and stem.endswith("_seed0")
     }
     if not cells:
@@ -333,7 +332,7 @@ def write_figures(results: dict, profile, out: Path) -> list[Path]:
     written = law_figure(results, profile.fpr, figs)
     written += empirical_by_class_figure(results, profile.fpr, figs)
     written += regression_figure(results, figs)
-    written += per_example_figure(results, profile.fpr[0], figs)
-    written += roc_figure(results, figs)
+    written += per_example_figure(results, profile.fpr[0], figs, out)
+    written += roc_figure(results, figs, out)
     written += quantile_figure(results, profile.fpr, figs)
     return written

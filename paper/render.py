@@ -33,11 +33,11 @@ def _fmt(value: str, digits: int = 2) -> str:
         x = float(value)
     except ValueError:
         return value
+    if x == round(x) and 10 <= abs(x) < 1e9:  # counts such as shots per class
+        return f"{int(round(x)):,}"
     if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
         mantissa, exponent = f"{x:.2e}".split("e")
         return f"{mantissa}·10^{int(exponent)}".replace("-", "−")
-    if x == round(x) and abs(x) >= 10:
-        return f"{int(round(x)):,}"
     return f"{x:.{digits}f}".replace("-", "−")
 
 

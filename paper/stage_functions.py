@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def simulate(sim: SimulationSpec) -> dict:
 
 # Part of the empirical stages' configuration: bump it when the analysis of finished cells changes,
 # so that the fits are recomputed (the cells themselves are reused from the run folder).
-EMPIRICAL_ANALYSIS_VERSION = 2
+EMPIRICAL_ANALYSIS_VERSION = 3
 
 
 def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
@@ -140,7 +141,13 @@ def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
     config = RunConfig(**(emp.options | {"device": device}))
     run_sweep(config, run_dir, progress=True)
     result = fit_runs([run_dir])
-    return {"label": emp.label, "run_dir": str(run_dir)} | result.to_json()
+    # The run folder is recorded relative to the output folder, which may move.
+    return {"label": emp.label, "run_dir": f"runs/{emp.label}"} | _relative_runs(result.to_json())
+
+
+def _relative_runs(payload: dict) -> dict:
+    payload["runs"] = [f"runs/{Path(r).name}" for r in payload.get("runs", [])]
+    return payload
 
 
 def empirical_combined(run_dirs) -> dict:
@@ -148,4 +155,4 @@ def empirical_combined(run_dirs) -> dict:
     from mialaw.empirical.analysis import fit_runs
 
     result = fit_runs([str(d) for d in run_dirs])
-    return {"label": "all datasets"} | result.to_json()
+    return {"label": "all datasets"} | _relative_runs(result.to_json())

@@ -216,7 +216,7 @@ def dp_rows(results: dict, profile) -> list[dict]:
         for alpha in profile.fpr:
             row = {"epsilon": eps, "fpr": alpha}
             t = theory.get((eps, alpha))
-            row["theory_average"] = t.get("shots") if t else None
+            row["theory_average"] = math.ceil(t["shots"]) if t else None
             for column, law in (
                 ("empirical_average", laws.get(("average", alpha))),
                 ("empirical_most_vulnerable", laws.get(("maximum", alpha))),
@@ -227,7 +227,7 @@ def dp_rows(results: dict, profile) -> list[dict]:
                     res = dp_shots_from_power_law(law[0], law[1], eps, profile.delta, alpha)
                 except ValueError:  # a law that does not fall (enough) never enters the bound
                     continue
-                row[column] = res.shots
+                row[column] = res.shots_ceil  # whole shots per class
             row["published_average"] = PUBLISHED_DP_SHOTS.get((eps, alpha))
             row["published_most_vulnerable"] = PUBLISHED_DP_WORST if eps == 1.0 else None
             rows.append(row)
