@@ -119,6 +119,16 @@ PROFILES: dict[str, Profile] = {
             _lira("lira-64", tuple(4**k for k in range(1, 8)), 8_000, 64, fit_min_shots=64),
         ),
         empirical=(
+            _empirical(
+                "fashion-mnist-lite0",
+                "fashion-mnist",
+                "efficientnet-lite0",
+                (2,),
+                _geometric(6),
+                16,
+                1,
+                dataset_options={"max_per_class": 256},
+            ),
             _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(4), 16, 2),
             _empirical(
                 "gaussian",

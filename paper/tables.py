@@ -161,7 +161,7 @@ REGRESSION_COLUMNS = [
 
 
 def regression_rows(results: dict) -> list[dict]:
-    """log10(TPR − FPR) = β_S log10 S + β_C log10 C + β_0 over all empirical runs together."""
+    """log10(TPR − FPR) = β_S log10 S + β_C log10 C + β_0, per run and across the image runs."""
     rows = []
     combined = results.get("empirical-combined")
     sources = {"all datasets": combined} if combined else {}
