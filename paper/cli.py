@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except ValueError as err:
-        # Validation at the public surface raises ValueError with a readable message.
+    except (ValueError, FileNotFoundError) as err:
+        # Validation at the public surface raises ValueError with a readable message; a missing
+        # dataset or weight file says how to get it.
         parser.exit(2, f"mialaw {args.command}: error: {err}\n")
 
 

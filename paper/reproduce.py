@@ -148,7 +148,14 @@ def reproduce(
         plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
     for name, config, compute, estimate in plan:
-        report.results[name] = runner.run(name, config, compute, estimate)
+        try:
+            report.results[name] = runner.run(name, config, compute, estimate)
+        except FileNotFoundError as err:
+            # A dataset or weight file that is not on this machine: say how to get it, carry on.
+            if not name.startswith("empirical-"):
+                raise
+            report.notes.append(f"{name} skipped: {err}")
+            print(f"note: {report.notes[-1]}", file=stream)
     if "derive" in report.results and not report.results["derive"]["all_verified"]:
         report.ok = False
         report.notes.append("a derivation step failed to verify (see derivation.txt)")

@@ -140,3 +140,17 @@ def test_lookup_rules():
 def test_bad_profile_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="profile must be one of"):
         rp.reproduce("huge", tmp_path)
+
+
+def test_missing_dataset_is_skipped_with_a_note(tmp_path, monkeypatch):
+    from mialaw.paper import stage_functions
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("Fashion-MNIST not found: apt-get install dataset-fashion-mnist")
+
+    monkeypatch.setattr(stage_functions, "empirical", missing)
+    log = io.StringIO()
+    report = rp.reproduce("smoke", tmp_path, device="cpu", stream=log, skip=("derive",))
+    if rp.empirical_available():
+        assert any("apt-get install dataset-fashion-mnist" in n for n in report.notes)
+    assert (tmp_path / "paper.md").exists() and report.ok
