@@ -299,7 +299,16 @@ def _regressions(points, level) -> list[dict]:
             pred = sub.predict(X[mask])
             pred_all.append(pred)
             y_all.append(y[mask])
-            held.append({"group": g, "r2": sub.r2_on(X[mask], y[mask]), "n": int(mask.sum())})
+            held.append(
+                {
+                    "group": g,
+                    "r2": sub.r2_on(X[mask], y[mask]),
+                    "n": int(mask.sum()),
+                    # log10 advantages of the held-out points: predicted without them, observed.
+                    "predicted": pred.tolist(),
+                    "observed": y[mask].tolist(),
+                }
+            )
         entry["held_out"] = held
         if pred_all:
             yy, pp = np.concatenate(y_all), np.concatenate(pred_all)

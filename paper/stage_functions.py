@@ -130,7 +130,7 @@ def simulate(sim: SimulationSpec) -> dict:
 
 # Part of the empirical stages' configuration: bump it when the analysis of finished cells changes,
 # so that the fits are recomputed (the cells themselves are reused from the run folder).
-EMPIRICAL_ANALYSIS_VERSION = 3
+EMPIRICAL_ANALYSIS_VERSION = 4
 
 
 def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
