@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from mialaw.theory.lira import lira_scores, rmia_scores
+from mialaw.theory.lira import LIRA_PRESETS, complementary_pairs, lira_scores, rmia_scores
 
 
 def balanced_keep(rng, models, examples):
@@ -16,26 +16,40 @@ def balanced_keep(rng, models, examples):
     return keep
 
 
-def plain_lira(keep, stats, online, variance, centre):
-    """The reference style: ragged IN/OUT lists per example, one target at a time."""
+def paired_keep(rng, models, examples):
+    """Complementary pairs: row 2k+1 = not row 2k."""
+    first = rng.random((models // 2, examples)) < 0.5
+    keep = np.empty((models, examples), bool)
+    keep[0::2], keep[1::2] = first, ~first
+    return keep
+
+
+def plain_lira(keep, stats, online, variance, centre, ddof=1, rotation="loo"):
+    """The reference style: ragged IN/OUT lists per example, one target at a time, written from
+    the published definition (np.median / np.mean, np.var with ddof, norm.logpdf/logcdf)."""
     models, examples, _ = stats.shape
     scores = np.zeros((models, examples))
     for t in range(models):
-        shadows = [m for m in range(models) if m != t]
+        gone = {t, t ^ 1} if rotation == "pairs" else {t}
+        shadows = [m for m in range(models) if m not in gone]
         ins = [stats[[m for m in shadows if keep[m, n]], n] for n in range(examples)]
         outs = [stats[[m for m in shadows if not keep[m, n]], n] for n in range(examples)]
 
         def pooled(groups):
             return sum(((g - g.mean(0)) ** 2).sum(0) for g in groups) / sum(
-                len(g) - 1 for g in groups
+                len(g) - ddof for g in groups
             )
 
-        var_in_global, var_out_global = pooled(ins), pooled(outs)
+        if variance == "fixed":  # the reference's fix_variance: everything IN, for IN and OUT
+            var_in_global = np.concatenate(ins).var(0, ddof=ddof)
+            var_out_global = var_in_global if online else np.concatenate(outs).var(0, ddof=ddof)
+        else:
+            var_in_global, var_out_global = pooled(ins), pooled(outs)
         for n in range(examples):
             a, b = ins[n], outs[n]
             loc = (lambda z: np.median(z, 0)) if centre == "median" else (lambda z: z.mean(0))
-            var_in = a.var(0, ddof=1) if variance == "per-example" else var_in_global
-            var_out = b.var(0, ddof=1) if variance == "per-example" else var_out_global
+            var_in = a.var(0, ddof=ddof) if variance == "per-example" else var_in_global
+            var_out = b.var(0, ddof=ddof) if variance == "per-example" else var_out_global
             s = stats[t, n]
             if online:
                 per_query = norm.logpdf(s, loc(a), np.sqrt(var_in)) - norm.logpdf(
@@ -48,27 +62,71 @@ def plain_lira(keep, stats, online, variance, centre):
 
 
 @given(
-    st.integers(6, 10),
+    st.integers(3, 5),
     st.integers(2, 25),
     st.integers(1, 3),
     st.booleans(),
-    st.sampled_from(["per-example", "global"]),
+    st.sampled_from(["per-example", "global", "fixed"]),
     st.sampled_from(["mean", "median"]),
+    st.sampled_from([0, 1]),
+    st.sampled_from(["pairs", "loo"]),
     st.integers(0, 2**31),
 )
-def test_lira_matches_plain_loop(models, examples, queries, online, variance, centre, seed):
+def test_lira_matches_plain_loop(
+    pairs, examples, queries, online, variance, centre, ddof, rotation, seed
+):
     rng = np.random.default_rng(seed)
-    keep = balanced_keep(rng, models, examples)
-    # A large common offset checks that leave-one-out sums do not cancel catastrophically.
-    stats = 50.0 + rng.normal(size=(models, examples, queries)) + keep[:, :, None]
-    got = lira_scores(keep, stats, online=online, variance=variance, centre=centre)
-    want = plain_lira(keep, stats, online, variance, centre)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    keep = paired_keep(rng, 2 * pairs, examples)
+    # Per-example variances need >= 2 IN and OUT shadows: 3 pairs leave 2 of each.
+    assume(variance != "per-example" or rotation == "loo" or pairs >= 3)
+    # A large common offset checks that the removal sums do not cancel catastrophically.
+    stats = 50.0 + rng.normal(size=(2 * pairs, examples, queries)) + keep[:, :, None]
+    options = dict(online=online, variance=variance, centre=centre, ddof=ddof, rotation=rotation)
+    try:
+        got = lira_scores(keep, stats, **options)
+    except ValueError as err:  # too few shadows of one kind for this variance: said, not NaN
+        assert "shadow models per target" in str(err)
+        return
+    want = plain_lira(keep, stats, online, variance, centre, ddof, rotation)
+    # Two shadows of a kind (3 pairs) can agree to 1e-4 around an offset of 50: the score grows
+    # like 1/variance and its relative rounding like 1e-16·50²/variance, hence rtol 1e-7.
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+
+
+def test_reference_preset_is_median_and_population_std():
+    rng = np.random.default_rng(12)
+    keep = paired_keep(rng, 16, 30)
+    stats = rng.normal(size=(16, 30, 2)) + keep[:, :, None]
+    for online in (True, False):
+        got = lira_scores(keep, stats, online=online, **LIRA_PRESETS["reference"])
+        want = plain_lira(keep, stats, online, "per-example", "median", ddof=0, rotation="pairs")
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_pairs_leave_equal_in_and_out_shadows_so_null_scores_are_untilted():
+    """Statistics that ignore membership: under pairs a member's score has the law of a
+    non-member's (mean difference within noise); leave-one-out tilts members down."""
+    rng = np.random.default_rng(13)
+    keep = paired_keep(rng, 8, 20000)
+    stats = rng.normal(size=keep.shape)
+    for rotation, tilted in (("pairs", False), ("loo", True)):
+        scores = lira_scores(keep, stats, online=True, rotation=rotation)
+        gap = scores[keep].mean() - scores[~keep].mean()
+        se = np.sqrt(scores[keep].var() / keep.sum() + scores[~keep].var() / (~keep).sum())
+        assert (gap < -5 * se) == tilted, (rotation, gap, se)
+
+
+def test_pairs_need_complementary_rows():
+    rng = np.random.default_rng(14)
+    keep = balanced_keep(rng, 8, 10)
+    assert not complementary_pairs(keep)
+    with pytest.raises(ValueError, match="complementary pairs"):
+        lira_scores(keep, rng.normal(size=(8, 10)))
 
 
 def test_targets_subset_and_two_dimensional_stats():
     rng = np.random.default_rng(0)
-    keep = balanced_keep(rng, 8, 30)
+    keep = paired_keep(rng, 8, 30)
     stats = rng.normal(size=(8, 30)) + keep
     full = lira_scores(keep, stats)
     part = lira_scores(keep, stats, targets=[2, 5])
@@ -77,48 +135,74 @@ def test_targets_subset_and_two_dimensional_stats():
 
 def test_lira_separates_members():
     rng = np.random.default_rng(1)
-    keep = balanced_keep(rng, 16, 400)
+    keep = paired_keep(rng, 16, 400)
     stats = rng.normal(size=(16, 400, 2)) + 1.5 * keep[:, :, None]
     scores = lira_scores(keep, stats)
     assert scores[keep].mean() > scores[~keep].mean() + 1.0
 
 
-def plain_rmia(keep, stats, a, gamma):
-    p = 1 / (1 + np.exp(-stats.astype(np.float64)))
-    p = p.mean(-1)
+def plain_rmia(keep, stats, population, a, gamma):
+    """Offline RMIA from the definition, in plain floats: pairwise comparisons with the
+    population, p = sigmoid(stat) averaged over queries, Pr(x) from the OUT shadows' mean."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    p, p_pop = sig(stats).mean(-1), sig(population).mean(-1)
     models, examples = keep.shape
     scores = np.zeros((models, examples))
     for t in range(models):
-        shadows = [m for m in range(models) if m != t]
-        p_x = np.array(
-            [
-                0.5 * ((1 + a) * np.mean([p[m, n] for m in shadows if not keep[m, n]]) + 1 - a)
-                for n in range(examples)
-            ]
-        )
-        ratio = p[t] / p_x
-        population = [z for z in range(examples) if not keep[t, z]]
+        shadows = [m for m in range(models) if m not in {t, t ^ 1}]
+        prior = [
+            0.5 * ((1 + a) * np.mean([p[m, n] for m in shadows if not keep[m, n]]) + 1 - a)
+            for n in range(examples)
+        ]
+        prior_z = [
+            0.5 * ((1 + a) * np.mean(p_pop[shadows, z]) + 1 - a) for z in range(population.shape[1])
+        ]
+        ratio_z = p_pop[t] / np.array(prior_z)
         for n in range(examples):
-            others = [z for z in population if z != n]
-            scores[t, n] = np.mean([ratio[n] / ratio[z] >= gamma for z in others])
+            ratio = p[t, n] / prior[n]
+            scores[t, n] = np.mean(ratio / ratio_z >= gamma)
     return scores
 
 
 @given(
-    st.integers(4, 8),
-    st.integers(4, 20),
+    st.integers(2, 4),
+    st.integers(2, 15),
+    st.integers(1, 12),
     st.sampled_from([0.0, 0.3, 1.0]),
     st.sampled_from([0.5, 1.0, 2.0]),
     st.integers(0, 2**31),
 )
-def test_rmia_matches_pairwise_comparison(models, examples, a, gamma, seed):
+def test_rmia_matches_pairwise_comparison(pairs, examples, population, a, gamma, seed):
     rng = np.random.default_rng(seed)
-    keep = balanced_keep(rng, models, examples)
-    assume((~keep).sum(1).min() >= 2)  # every target needs a population of >= 2 examples
-    stats = rng.normal(size=(models, examples, 2)) + keep[:, :, None]
-    np.testing.assert_allclose(
-        rmia_scores(keep, stats, a=a, gamma=gamma), plain_rmia(keep, stats, a, gamma), atol=1e-12
-    )
+    keep = paired_keep(rng, 2 * pairs, examples)
+    stats = rng.normal(size=(2 * pairs, examples, 2)) + keep[:, :, None]
+    pop = rng.normal(size=(2 * pairs, population, 2))
+    got = rmia_scores(keep, stats, pop, a=a, gamma=gamma)
+    want = plain_rmia(keep, stats, pop, a, gamma)
+    # Ratios are compared in log space there and in floats here: allow one tie broken apart.
+    assert np.mean(np.abs(got - want) > 1e-9) <= 1 / population
+
+
+def test_rmia_keeps_confident_examples_apart():
+    """Beyond a logit of ~37 sigmoid rounds to exactly 1 and every ratio ties; the log-space form
+    still ranks them: with a = 1 and every shadow at 40, x at 40.3 beats 3 of the 4 population
+    examples (39.6, 39.8, 40.2, 40.4) of the target."""
+    keep = np.array([[True], [False], [True], [False]])
+    stats = np.full((4, 1), 40.0)
+    stats[0, 0] = 40.3
+    pop = np.full((4, 4), 40.0)
+    pop[0] = [39.6, 39.8, 40.2, 40.4]
+    assert 1 / (1 + np.exp(-40.3)) == 1 / (1 + np.exp(-39.6)) == 1.0  # float sigmoid ties
+    assert rmia_scores(keep, stats, pop, a=1.0, gamma=1.0, targets=[0])[0, 0] == 0.75
+
+
+def test_rmia_null_population_gives_uniform_scores():
+    """A population from the same law as non-members: non-member scores are ~uniform."""
+    rng = np.random.default_rng(15)
+    keep = paired_keep(rng, 8, 3000)
+    stats = rng.normal(size=keep.shape)
+    scores = rmia_scores(keep, stats, rng.normal(size=(8, 2000)), gamma=1.0)
+    assert abs(scores[~keep].mean() - 0.5) < 0.02 and abs(scores[keep].mean() - 0.5) < 0.02
 
 
 @pytest.mark.parametrize(
@@ -130,7 +214,10 @@ def test_rmia_matches_pairwise_comparison(models, examples, a, gamma, seed):
         (np.eye(2, 3, dtype=bool), np.zeros((2, 3)), {}, ">= 3 models"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"variance": "pooled"}, "variance must be"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"centre": "mode"}, "centre must be"),
-        (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {}, ">= 2 IN shadow"),
+        (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"rotation": "loo"}, ">= 2 IN shadow"),
+        (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {}, "complementary pairs"),
+        (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"ddof": 2}, "ddof"),
+        (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"rotation": "ring"}, "rotation must be"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"targets": [7]}, "model indices"),
     ],
 )

@@ -1,8 +1,13 @@
 """Least-squares fits of the power law log10(TPR − FPR) = β_S·log10 S (+ β_C·log10 C) + β_0.
 
-Ordinary least squares with classical (homoscedastic) standard errors and Student-t intervals.
-Points enter a power-law fit only where the advantage is finite and > 0; callers add the
-"resolvably above zero" rule (``metrics.resolvable``) through ``keep``.
+Without ``sigma``: ordinary least squares with classical standard errors and Student-t intervals.
+With ``sigma`` (the standard error of each response, e.g. of log10 advantage from its interval):
+weighted least squares with weights 1/σ², whose coefficient covariance (AᵀWA)⁻¹ is scaled by the
+reduced χ² when that exceeds 1 (the points scatter more than their errors say, e.g. because the
+curve bends) and never scaled down (the errors are a floor). Points enter a power-law fit only
+where the advantage is finite and > 0; callers add their rules (resolvable, detected,
+unsaturated) through ``keep``. ``local_slopes`` gives the slope between neighbouring S with an
+interval: the curve's shape, which the −½ law is about.
 """
 
 from __future__ import annotations
@@ -79,8 +84,11 @@ def _design(X, k: int) -> np.ndarray:
     return np.column_stack([np.ones(len(X)), X])
 
 
-def fit_linear(X, y, names=None) -> LinearFit:
-    """OLS of y on the columns of X plus an intercept, with standard errors and R²."""
+def fit_linear(X, y, names=None, sigma=None) -> LinearFit:
+    """Least squares of y on the columns of X plus an intercept, with standard errors and R².
+
+    OLS without ``sigma``; weighted (1/σ²) with ``sigma``, see the module docstring.
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
@@ -96,15 +104,22 @@ def fit_linear(X, y, names=None) -> LinearFit:
     if y.size < k + 1:
         raise ValueError(f"need at least {k + 1} points to fit {k + 1} coefficients; got {y.size}")
     A = _design(X, k)
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    w = np.ones_like(y) if sigma is None else _weights(sigma, y.size)
+    sw = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(A * sw[:, None], y * sw, rcond=None)
     if np.linalg.matrix_rank(A) < k + 1:
         raise ValueError("the regressors are collinear (e.g. all points share one value)")
     resid = y - A @ coef
     dof = y.size - (k + 1)
-    sigma2 = float(resid @ resid / dof) if dof > 0 else float("nan")
-    cov = sigma2 * np.linalg.inv(A.T @ A)
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(resid @ resid) / total if total > 0 else float("nan")
+    chi2 = float(np.sum(w * resid**2))
+    if sigma is None:
+        sigma2 = chi2 / dof if dof > 0 else float("nan")
+    else:  # errors known up to a factor >= 1 (reduced χ², never below 1)
+        sigma2 = max(1.0, chi2 / dof) if dof > 0 else 1.0
+    cov = sigma2 * np.linalg.inv(A.T @ (A * w[:, None]))
+    mean_y = np.sum(w * y) / np.sum(w)
+    total = float(np.sum(w * (y - mean_y) ** 2))
+    r2 = 1.0 - chi2 / total if total > 0 else float("nan")
     return LinearFit(
         names=("intercept",) + names,
         coef=coef,
@@ -115,6 +130,13 @@ def fit_linear(X, y, names=None) -> LinearFit:
     )
 
 
+def _weights(sigma, n: int) -> np.ndarray:
+    sigma = np.asarray(sigma, dtype=np.float64).ravel()
+    if sigma.size != n or not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+        raise ValueError(f"sigma must hold {n} finite standard errors > 0; got {sigma.size} values")
+    return 1.0 / sigma**2
+
+
 @dataclass(frozen=True)
 class PowerLawFit:
     """log10(advantage) = slope·log10(shots) + intercept, on the points marked in ``kept``."""
@@ -122,6 +144,8 @@ class PowerLawFit:
     linear: LinearFit = field(repr=False)
     kept: np.ndarray = field(repr=False)
     level: float = 0.95
+    weighted: bool = False
+    shots_range: tuple = (float("nan"), float("nan"))
 
     @property
     def slope(self) -> Estimate:
@@ -155,11 +179,17 @@ class PowerLawFit:
             "n": self.n,
             "level": self.level,
             "kept": self.kept.tolist(),
+            "weighted": self.weighted,
+            "shots_range": list(self.shots_range),
         }
 
 
-def fit_power_law(shots, advantage, *, keep=None, level: float = 0.95) -> PowerLawFit:
-    """Fit log10(advantage) on log10(shots) over finite, positive advantages (and ``keep``)."""
+def fit_power_law(shots, advantage, *, keep=None, sigma=None, level: float = 0.95) -> PowerLawFit:
+    """Fit log10(advantage) on log10(shots) over finite, positive advantages (and ``keep``).
+
+    ``sigma``: standard errors of log10(advantage) per point for a weighted fit (points with a
+    non-finite or non-positive sigma are left out).
+    """
     level = check_level(level)
     s = np.asarray(shots, dtype=np.float64).ravel()
     adv = np.asarray(advantage, dtype=np.float64).ravel()
@@ -173,10 +203,80 @@ def fit_power_law(shots, advantage, *, keep=None, level: float = 0.95) -> PowerL
         if keep.shape != s.shape:
             raise ValueError(f"keep must have one entry per point ({s.size}); got {keep.size}")
         kept &= keep
+    if sigma is not None:
+        sig = np.asarray(sigma, dtype=np.float64).ravel()
+        if sig.shape != s.shape:
+            raise ValueError(f"sigma must have one entry per point ({s.size}); got {sig.size}")
+        kept &= np.isfinite(sig) & (sig > 0)
     if np.unique(s[kept]).size < 2:
         raise ValueError(
             f"a power-law fit needs positive advantages at >= 2 distinct shots; {kept.sum()} of "
             f"{s.size} points are usable"
         )
-    linear = fit_linear(np.log10(s[kept])[:, None], np.log10(adv[kept]), names=["log10_shots"])
-    return PowerLawFit(linear=linear, kept=kept, level=level)
+    linear = fit_linear(
+        np.log10(s[kept])[:, None],
+        np.log10(adv[kept]),
+        names=["log10_shots"],
+        sigma=None if sigma is None else sig[kept],
+    )
+    return PowerLawFit(
+        linear=linear,
+        kept=kept,
+        level=level,
+        weighted=sigma is not None,
+        shots_range=(float(s[kept].min()), float(s[kept].max())),
+    )
+
+
+@dataclass(frozen=True)
+class LocalSlope:
+    """The slope of log10(advantage) between two neighbouring S, with its interval."""
+
+    shots_low: float
+    shots_high: float
+    slope: Estimate
+
+    @property
+    def shots_mid(self) -> float:
+        """The geometric midpoint, where the local slope is plotted."""
+        return float(np.sqrt(self.shots_low * self.shots_high))
+
+    def to_dict(self) -> dict:
+        return {
+            "shots_low": self.shots_low,
+            "shots_high": self.shots_high,
+            "slope": self.slope.estimate,
+            "slope_ci": [self.slope.lower, self.slope.upper],
+        }
+
+
+def local_slopes(shots, advantage, sigma, *, level: float = 0.95) -> tuple[LocalSlope, ...]:
+    """Slopes of log10(advantage) between consecutive usable S (finite, > 0, finite sigma).
+
+    ``sigma``: standard errors of log10(advantage); the two ends are taken as independent, so
+    the interval is slope ± z·sqrt(σ_1² + σ_2²)/Δlog10 S (conservative when the two points share
+    data and so err together).
+    """
+    from scipy.stats import norm
+
+    level = check_level(level)
+    s = np.asarray(shots, dtype=np.float64).ravel()
+    adv = np.asarray(advantage, dtype=np.float64).ravel()
+    sig = np.asarray(sigma, dtype=np.float64).ravel()
+    if not (s.shape == adv.shape == sig.shape):
+        raise ValueError("shots, advantage and sigma must have one entry per point")
+    ok = np.isfinite(adv) & (adv > 0) & np.isfinite(sig) & (sig > 0) & (s > 0)
+    order = np.argsort(s[ok], kind="stable")
+    s, y, sig = s[ok][order], np.log10(adv[ok][order]), sig[ok][order]
+    z = norm.ppf(0.5 + level / 2)
+    out = []
+    for i in range(s.size - 1):
+        if s[i + 1] == s[i]:
+            continue
+        dx = np.log10(s[i + 1]) - np.log10(s[i])
+        slope = (y[i + 1] - y[i]) / dx
+        half = z * np.hypot(sig[i], sig[i + 1]) / dx
+        out.append(
+            LocalSlope(float(s[i]), float(s[i + 1]), Estimate(slope - half, slope, slope + half))
+        )
+    return tuple(out)

@@ -1,33 +1,55 @@
 """LiRA and RMIA scoring over score arrays: pure functions shared by simulate and empirical.
 
-The interchange format (science.md, section 3): ``keep`` (models × examples, bool: model m trained
-on example n) and ``stats`` (models × examples × queries, float64: e.g. the logit-scaled confidence
-of each model on each query of each example).
+The interchange format (``science.md`` in this folder, section 3): ``keep`` (models × examples,
+bool: model m trained on example n) and ``stats`` (models × examples × queries, float64: e.g. the
+logit-scaled confidence of each model on each query of each example).
 
-Evaluation by leave-one-out rotation: each model in turn is the target and all other models are
-its shadows. Row t of a score array holds every example's score against target model t, larger
-meaning "more likely member"; the matching labels are ``keep[targets]``.
+**Evaluation without tilt.** A target model's scores must be judged against shadows that do not
+include it, and for every example the shadows left must not depend on whether the target trained
+on it. Two rotations are offered:
+
+* ``rotation="pairs"`` (the default): the models come in complementary pairs, row 2k + 1 =
+  ¬row 2k (``complementary_pairs`` checks it). Target t is scored against every model except t
+  and its partner t ^ 1, which removes exactly one IN and one OUT model of every example: each
+  example keeps M/2 − 1 IN and M/2 − 1 OUT shadows whatever the target's membership, and every
+  one of the M models is a target, so nothing is trained for evaluation alone.
+* ``rotation="loo"``: plain leave-one-out (every model but t). On a balanced keep matrix a member
+  leaves one IN shadow fewer than a non-member, which tilts online LiRA towards "non-member" (at
+  large S this alone pushes TPR below α); kept to reproduce earlier results and for dedicated
+  target models (``targets`` past the shadows, e.g. ``lira_scores`` on stacked arrays).
 
 LiRA (Carlini et al. 2022), per example and query, from the shadows' statistics:
-  centre  "mean" or "median" of the IN (resp. OUT) statistics;
-  scale   "per-example": the IN (resp. OUT) sample standard deviation (ddof = 1) of this example;
-          "global": the pooled within-example standard deviation over all examples, computed
-          separately for IN and OUT (never the spread between examples' means, never IN for OUT).
-  online  score = mean over queries of log N(s; μ_in, σ_in²) − log N(s; μ_out, σ_out²);
-  offline score = mean over queries of log Φ((s − μ_out)/σ_out): the one-sided test that the
-          target's statistic is larger than an OUT model's (log of the OUT CDF, so large = member).
-The "median" centre changes only the location; the scale is always the standard deviation.
+  centre    "mean" or "median" of the IN (resp. OUT) statistics;
+  variance  "per-example": the IN (resp. OUT) spread of this example;
+            "global": the pooled within-example spread over all examples, separately for IN and
+            OUT (never the spread between examples' means, never IN for OUT);
+            "fixed": the reference code's ``fix_variance``: the spread of all IN statistics of all
+            examples taken together (between-example spread included), used for IN *and* OUT
+            (offline: of all OUT statistics);
+  ddof      1 (sample variance, the default) or 0 (population variance, as ``np.std``);
+  online    score = mean over queries of log N(s; μ_in, σ_in²) − log N(s; μ_out, σ_out²);
+  offline   score = mean over queries of log Φ((s − μ_out)/σ_out): the published one-sided test
+            that the target's statistic is larger than an OUT model's (large = member).
+``LIRA_PRESETS["reference"]`` is the reference definition: median centre, population variance.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_ndtr
+from scipy.special import log_expit, log_ndtr, logsumexp
 
-_VARIANCES = ("per-example", "global")
+_VARIANCES = ("per-example", "global", "fixed")
 _CENTRES = ("mean", "median")
+_ROTATIONS = ("pairs", "loo")
 # Floor for variances, so that shadows that all agree give huge but finite scores, not NaN.
 _MIN_VAR = 1e-300
+
+#: Named option sets of ``lira_scores``: this project's default and the reference definition.
+LIRA_PRESETS = {
+    "mialaw": {"centre": "mean", "variance": "per-example", "ddof": 1},
+    "reference": {"centre": "median", "variance": "per-example", "ddof": 0},
+    "reference-fixed": {"centre": "median", "variance": "fixed", "ddof": 0},
+}
 
 
 def _check_arrays(keep, stats) -> tuple[np.ndarray, np.ndarray]:
@@ -60,61 +82,85 @@ def _check_targets(targets, models: int) -> np.ndarray:
     return t
 
 
-def _loo_counts(keep: np.ndarray, targets: np.ndarray, variance: str, what: str):
-    """IN/OUT shadow counts per (target, example) when the target leaves the pool."""
-    n_in = keep.sum(0)[None, :] - keep[targets]
-    n_out = (~keep).sum(0)[None, :] - (~keep[targets])
+def complementary_pairs(keep) -> bool:
+    """Whether the models come in complementary pairs: an even count and row 2k+1 = ¬row 2k."""
+    keep = np.asarray(keep, dtype=bool)
+    return keep.shape[0] % 2 == 0 and bool(np.all(keep[1::2] == ~keep[0::2]))
+
+
+def _removed(keep: np.ndarray, targets: np.ndarray, rotation: str) -> list[np.ndarray]:
+    """The models each target removes from its shadows: [targets] or [targets, partners]."""
+    if rotation == "loo":
+        return [targets]
+    if not complementary_pairs(keep):
+        raise ValueError(
+            "rotation 'pairs' needs models in complementary pairs (an even number of models, "
+            "row 2k+1 = not row 2k); build keep with pairs or use rotation='loo'"
+        )
+    return [targets, targets ^ 1]
+
+
+def _shadow_counts(keep, removed, variance, online):
+    """IN/OUT shadow counts per (target, example) once the removed models leave the pool."""
+    n_in = keep.sum(0)[None, :] - sum(keep[r].astype(np.int64) for r in removed)
+    n_out = (~keep).sum(0)[None, :] - sum((~keep[r]).astype(np.int64) for r in removed)
     need = 2 if variance == "per-example" else 1
     for name, n in (("IN", n_in), ("OUT", n_out)):
-        if what == "both" or name == "OUT":
-            if n.min() < need:
-                raise ValueError(
-                    f"every example needs >= {need} {name} shadow models per target for "
-                    f"{variance} variance; some have {int(n.min())} (use more models or a "
-                    "balanced keep matrix)"
-                )
+        if (online or name == "OUT") and n.min() < need:
+            raise ValueError(
+                f"every example needs >= {need} {name} shadow models per target for "
+                f"{variance} variance; some have {int(n.min())} (use more models or a "
+                "balanced keep matrix)"
+            )
     return n_in, n_out
 
 
-def _loo_moments(values, member, targets, counts, variance):
-    """Leave-one-out mean and variance over models of ``values`` where ``member`` (per query).
+def _moments(values, member, removed, counts, variance, ddof):
+    """Mean and variance over the shadow models where ``member``, per target (T, N, Q).
 
-    values (M, N, Q), member (M, N) bool; returns (mean, var) of shape (T, N, Q) where row t
-    excludes model targets[t]. Sums are taken around each example's overall mean so that removing
-    one model stays accurate (no catastrophic cancellation).
+    Sums are taken around each example's overall mean so that removing models stays accurate (no
+    catastrophic cancellation); the removed models' contributions are subtracted.
     """
     w = member[:, :, None]
     centre = values.mean(0, keepdims=True)
-    d = values - centre
-    total = np.where(w, d, 0.0).sum(0)[None]
-    total_sq = np.where(w, d * d, 0.0).sum(0)[None]
-    own = np.where(w[targets], d[targets], 0.0)
+    d = np.where(w, values - centre, 0.0)
+    s1 = d.sum(0)[None] - sum(d[r] for r in removed)
+    s2 = (d * d).sum(0)[None] - sum(d[r] ** 2 for r in removed)
     cnt = counts[:, :, None].astype(np.float64)
-    s1 = total - own
-    s2 = total_sq - own * own
     mean_d = s1 / cnt
     ss = np.maximum(s2 - s1 * mean_d, 0.0)  # within-example sum of squares
     if variance == "per-example":
-        var = ss / (cnt - 1.0)
-    else:  # pooled within-example variance, per target and query
-        var = ss.sum(1, keepdims=True) / (cnt - 1.0).sum(1, keepdims=True)
+        var = ss / (cnt - ddof)
+    elif variance == "global":  # pooled within-example variance, per target and query
+        var = ss.sum(1, keepdims=True) / (cnt - ddof).sum(1, keepdims=True)
+        var = np.broadcast_to(var, ss.shape)
+    else:  # "fixed": all values of all examples together, spread between examples included
+        total = cnt.sum(1, keepdims=True)
+        grand = (s1 + cnt * centre).sum(1, keepdims=True) / total
+        # Σ (v − grand)² = Σ_n [ss_n + cnt_n (mean_n − grand)²]
+        between = cnt * (mean_d + centre - grand) ** 2
+        var = (ss + between).sum(1, keepdims=True) / (total - ddof)
         var = np.broadcast_to(var, ss.shape)
     return mean_d + centre, np.maximum(var, _MIN_VAR)
 
 
-def _loo_median(values, member, targets, counts):
-    """Leave-one-out median over the models where ``member``, without re-sorting per target.
+def _median(values, member, removed, counts):
+    """Median over the shadow models where ``member``, without re-sorting per target.
 
-    Sort each example's member values once; removing the element of rank r from a sorted list v
-    of length k leaves w[j] = v[j] (j < r) or v[j + 1] (j >= r), whose median is read off directly.
+    Sort each example's member values once. Under either rotation a target removes at most one
+    member value of each example (loo: the target itself; pairs: the target or its partner,
+    whichever is a member): removing rank r from a sorted list v of length k + 1 leaves
+    w[j] = v[j] (j < r) or v[j + 1] (j >= r), whose median is read off directly.
     """
     masked = np.where(member[:, :, None], values, np.inf)
     order = np.argsort(masked, axis=0, kind="stable")
     v = np.take_along_axis(masked, order, axis=0)  # (M, N, Q), member values first
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(values.shape[0])[:, None, None], axis=0)
-    removed = member[targets][:, :, None]  # the target was one of the member values
-    r = np.where(removed, rank[targets], values.shape[0])  # rank past the end: nothing removed
+    r = np.full((len(removed[0]),) + values.shape[1:], values.shape[0])  # past the end: none
+    for models in removed:
+        hit = member[models][:, :, None]
+        r = np.where(hit, rank[models], r)
     k = np.broadcast_to(counts[:, :, None], r.shape)
 
     def pick(j):
@@ -130,28 +176,26 @@ def _gather(v: np.ndarray, j: np.ndarray) -> np.ndarray:
     return v[j, n_idx, q_idx]
 
 
-def _fit(keep, stats, targets, variance, centre, online):
-    n_in, n_out = _loo_counts(keep, targets, variance, "both" if online else "out")
-    out = _loo_moments(stats, ~keep, targets, n_out, variance)
+def _gaussian(stats, member, removed, counts, variance, centre, ddof):
+    mean, var = _moments(stats, member, removed, counts, variance, ddof)
     if centre == "median":
-        out = (_loo_median(stats, ~keep, targets, n_out), out[1])
-    if not online:
-        return None, out
-    inn = _loo_moments(stats, keep, targets, n_in, variance)
-    if centre == "median":
-        inn = (_loo_median(stats, keep, targets, n_in), inn[1])
-    return inn, out
+        mean = _median(stats, member, removed, counts)
+    return mean, var
 
 
 def _log_normal(s, mean, var):
     return -0.5 * (s - mean) ** 2 / var - 0.5 * np.log(var)
 
 
-def _check_options(variance, centre):
+def _check_options(variance, centre, rotation, ddof):
     if variance not in _VARIANCES:
         raise ValueError(f"variance must be one of {_VARIANCES}; got {variance!r}")
     if centre not in _CENTRES:
         raise ValueError(f"centre must be one of {_CENTRES}; got {centre!r}")
+    if rotation not in _ROTATIONS:
+        raise ValueError(f"rotation must be one of {_ROTATIONS}; got {rotation!r}")
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 (population) or 1 (sample variance); got {ddof!r}")
 
 
 def lira_scores(
@@ -161,60 +205,112 @@ def lira_scores(
     online: bool = True,
     variance: str = "per-example",
     centre: str = "mean",
+    ddof: int = 1,
+    rotation: str = "pairs",
     targets=None,
 ) -> np.ndarray:
-    """LiRA scores by leave-one-out rotation: (len(targets), examples), larger = member.
-
-    See the module docstring for the exact online and offline forms.
-    """
-    _check_options(variance, centre)
+    """LiRA scores of every target model on every example: (len(targets), examples), larger =
+    member. See the module docstring for the rotations and the exact online and offline forms;
+    ``LIRA_PRESETS`` holds named option sets (``**LIRA_PRESETS["reference"]``)."""
+    _check_options(variance, centre, rotation, ddof)
     keep, stats = _check_arrays(keep, stats)
     if keep.shape[0] < 3:
         raise ValueError(f"LiRA needs >= 3 models (a target and >= 2 shadows); got {keep.shape[0]}")
     targets = _check_targets(targets, keep.shape[0])
-    inn, (mu_out, var_out) = _fit(keep, stats, targets, variance, centre, online)
+    removed = _removed(keep, targets, rotation)
+    n_in, n_out = _shadow_counts(keep, removed, variance, online)
+    fixed_in = variance == "fixed" and online  # the reference uses IN's spread for OUT too
+    mu_out, var_out = _gaussian(stats, ~keep, removed, n_out, variance, centre, ddof)
     s = stats[targets]
-    if online:
-        mu_in, var_in = inn
-        per_query = _log_normal(s, mu_in, var_in) - _log_normal(s, mu_out, var_out)
+    if not online:
+        return log_ndtr((s - mu_out) / np.sqrt(var_out)).mean(-1)
+    mu_in, var_in = _gaussian(stats, keep, removed, n_in, variance, centre, ddof)
+    if fixed_in:
+        var_out = var_in
+    return (_log_normal(s, mu_in, var_in) - _log_normal(s, mu_out, var_out)).mean(-1)
+
+
+def _log_mean_sigmoid(s, weights, axis):
+    """log of the weighted mean of p = sigmoid(s) over ``axis``, accurate for p ≈ 0 and p ≈ 1.
+
+    Near p = 1 the mean of q = 1 − p = sigmoid(−s) is tiny and exact, and log(1 − q̄) = log1p(−q̄);
+    near p = 0 the weighted log-sum-exp of log p is. Choosing by q̄ keeps confidences beyond a
+    logit of ~37 (where sigmoid rounds to exactly 1) distinguishable. Returns (log p̄, q̄).
+    """
+    w = weights / weights.sum(axis=axis, keepdims=True)
+    q_bar = (w * np.exp(log_expit(-s))).sum(axis=axis)
+    with np.errstate(divide="ignore"):
+        small_p = logsumexp(log_expit(s) + np.log(w), axis=axis)
+    return np.where(q_bar < 0.5, np.log1p(-np.minimum(q_bar, 0.5)), small_p), q_bar
+
+
+def _log_prior(s, weights, axis, a):
+    """log Pr(x) = log(((1 + a)·p̄_out + (1 − a))/2) from the OUT models' statistics.
+
+    Written as log1p(−(1 + a)/2·q̄) when p̄ is near 1 (no rounding to 1), else in log-sum form.
+    """
+    log_p, q_bar = _log_mean_sigmoid(s, weights, axis)
+    near_one = np.log1p(-0.5 * (1.0 + a) * np.minimum(q_bar, 0.5))
+    if a < 1:
+        general = np.logaddexp(np.log1p(a) - np.log(2) + log_p, np.log1p(-a) - np.log(2))
     else:
-        per_query = log_ndtr((s - mu_out) / np.sqrt(var_out))
-    return per_query.mean(-1)
+        general = log_p
+    return np.where(q_bar < 0.5, near_one, general)
 
 
-def rmia_scores(keep, stats, *, a: float = 0.3, gamma: float = 1.0, targets=None) -> np.ndarray:
-    """Offline RMIA (Zarifzadeh et al. 2024) by leave-one-out rotation: (targets, examples).
+def rmia_scores(
+    keep,
+    stats,
+    population_stats,
+    *,
+    a: float = 0.3,
+    gamma: float = 2.0,
+    rotation: str = "pairs",
+    targets=None,
+) -> np.ndarray:
+    """Offline RMIA (Zarifzadeh et al. 2024): (targets, examples), larger = member.
 
-    ``stats`` are logit-scaled confidences; p = sigmoid(stat) is the probability of the true class,
-    averaged over queries. With the OUT shadows' mean p_out(x), the offline estimate of Pr(x) is
-    ((1 + a)·p_out(x) + (1 − a))/2 and ratio(x) = p_target(x)/Pr(x). The score of x is the
-    fraction of the population z (the examples OUT of the target model, other than x) with
-    ratio(x)/ratio(z) >= gamma, found by sorting the population's ratios once per target.
+    ``stats`` (M, N[, Q]) are logit-scaled confidences of every model on the candidates;
+    ``population_stats`` (M, P[, Q]) those of every model on P population examples that no model
+    trained on (held out, not the target's own candidates). With p = sigmoid(stat) averaged over
+    queries and the OUT shadows' mean p̄_out(x), Pr(x) = ((1 + a)·p̄_out(x) + (1 − a))/2 (for a
+    population example every shadow is OUT) and log ratio(x) = log p_target(x) − log Pr(x), all in
+    log space. The score of x is the fraction of the population z with
+    ratio(x)/ratio(z) >= gamma (``gamma`` = 2 as in Zarifzadeh et al.'s experiments).
     """
     if not 0 <= a <= 1:
         raise ValueError(f"a must lie in [0, 1]; got {a!r}")
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0; got {gamma!r}")
+    if rotation not in _ROTATIONS:
+        raise ValueError(f"rotation must be one of {_ROTATIONS}; got {rotation!r}")
     keep, stats = _check_arrays(keep, stats)
+    pop = np.asarray(population_stats, dtype=np.float64)
+    pop = pop[:, :, None] if pop.ndim == 2 else pop
+    if pop.ndim != 3 or pop.shape[0] != keep.shape[0] or pop.shape[2] != stats.shape[2]:
+        raise ValueError(
+            f"population_stats must be (models={keep.shape[0]}, P, queries={stats.shape[2]}); "
+            f"got {np.shape(population_stats)}"
+        )
+    if pop.shape[1] < 1 or not np.all(np.isfinite(pop)):
+        raise ValueError("population_stats must hold >= 1 finite population example")
     if keep.shape[0] < 2:
         raise ValueError(f"RMIA needs >= 2 models (a target and >= 1 shadow); got {keep.shape[0]}")
     targets = _check_targets(targets, keep.shape[0])
-    p = expit(stats).mean(-1)  # (M, N)
-    out = ~keep
-    n_out = out.sum(0)[None, :] - out[targets]
-    if n_out.min() < 1:
-        raise ValueError("every example needs >= 1 OUT shadow model per target for RMIA")
-    sum_out = np.where(out, p, 0.0).sum(0)[None, :] - np.where(out[targets], p[targets], 0.0)
-    p_x = 0.5 * ((1.0 + a) * sum_out / n_out + (1.0 - a))
-    ratio = p[targets] / p_x  # (T, N)
-    scores = np.empty_like(ratio)
+    removed = _removed(keep, targets, rotation)
+    ones = np.ones(stats.shape[1:])
+    scores = np.empty((targets.size, keep.shape[1]))
     for row, t in enumerate(targets):
-        population = out[t]
-        z = np.sort(ratio[row, population])
-        if z.size < 2:
-            raise ValueError("RMIA needs >= 2 population examples OUT of each target model")
-        count = np.searchsorted(z, ratio[row] / gamma, side="right").astype(np.float64)
-        # An OUT example is part of its own population: it must not be compared with itself.
-        self_hit = population & (ratio[row] <= ratio[row] / gamma)
-        scores[row] = (count - self_hit) / (z.size - population)
+        shadow = np.ones(keep.shape[0], dtype=bool)
+        shadow[[int(r[row]) for r in removed]] = False
+        out = (shadow[:, None] & ~keep)[:, :, None] * np.ones(stats.shape[2])
+        if out[:, :, 0].sum(0).min() < 1:
+            raise ValueError("every example needs >= 1 OUT shadow model per target for RMIA")
+        pop_w = np.broadcast_to(shadow[:, None, None], pop.shape).astype(np.float64)
+        log_ratio_x = _log_mean_sigmoid(stats[t], ones, -1)[0] - _log_prior(stats, out, (0, 2), a)
+        log_ratio_z = _log_mean_sigmoid(pop[t], np.ones(pop.shape[1:]), -1)[0] - _log_prior(
+            pop, pop_w, (0, 2), a
+        )
+        z = np.sort(log_ratio_z)
+        scores[row] = np.searchsorted(z, log_ratio_x - np.log(gamma), side="right") / z.size
     return scores
