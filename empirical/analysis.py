@@ -1,25 +1,31 @@
 """Evaluation of empirical runs: TPR at FPR, per-example vulnerability, power-law fits.
 
-Conventions:
+The rules are those of ``mialaw/theory/science.md``, section 3:
 
-* **TPR at FPR α** (≤ rule, ``mialaw.theory.metrics.tpr_at_fpr``) is computed per target model
-  with one global threshold over all examples of that target (the examples IN the target are the
-  positives), then the counts are pooled over the M + 1 targets of the rotation and over seeds
-  (``TprAtFpr.combine``); intervals are Clopper–Pearson on the pooled counts. Pooling counts over
-  targets treats them as independent trials, which they are not exactly (the same examples recur),
-  so the intervals are somewhat optimistic; the per-seed TPRs are reported too.
+* **TPR at FPR α** (``mialaw.theory.measure.measure_tpr``): within a seed the scores of all
+  target models are pooled and one threshold is set at α on all their non-members; seeds are
+  averaged. A point is *resolvable* only if every seed has >= 1/α non-members (otherwise its TPR
+  is null and it never enters a fit). Intervals: a bootstrap of the whole threshold-then-count
+  procedure, resampling examples within each seed (seeds stratified); the method is named in
+  every point.
 * **Per-example vulnerability** of example n at FPR α: from the attack statistic (logit-scaled
-  confidence, mean over queries) of the M + 1 models, the standardised gap
-  Δ̂_n = (mean_IN − mean_OUT)/sd_OUT and the Gaussian-model per-example advantage
-  Φ(Φ⁻¹(α) + |Δ̂_n|) − α (the LiRA lemma of science.md with a common scale). The estimate carries
-  sampling noise of order sqrt(2/(M+1)) in Δ̂, which floors the high quantiles at large S.
-  Also the empirical per-example TPR: the fraction of the targets that trained on n in which n's
-  online LiRA score reaches that target's global threshold at α.
-* **Power-law fits** regress log10(TPR − α) on log10 S over the points whose advantage is
-  resolvably above zero (Clopper–Pearson lower bound of the TPR > α; ``theory.metrics.resolvable``)
-  and not saturated (advantage < 0.9·(1 − α); ``theory.metrics.unsaturated``): a nearly perfect
-  attack at small S carries no power-law information. The regression uses the same points.
-* **Regression across runs** log10(TPR − α) = β_S log10 S + β_C log10 C + β_0 (OLS), judged by R² on
+  confidence, mean over queries) of all models, the standardised gap Δ̂_n = (mean_IN −
+  mean_OUT)/sd_OUT and the Gaussian-model per-example advantage Φ(Φ⁻¹(α) + |Δ̂_n|) − α (the LiRA
+  lemma with a common scale). Without any membership signal Δ̂ has standard deviation
+  sqrt(1/n_in + 1/n_out) (the noise floor). Also the empirical per-example TPR: the fraction of
+  the target models that trained on n in which n's online LiRA score reaches its seed's pooled
+  threshold at α.
+* **Quantiles and maxima at a fixed N.** The q-th quantile of |Δ̂| over N examples grows with N
+  (the maximum most), so every S uses the same N = ``QUANTILE_N`` examples (the mean over
+  ``QUANTILE_DRAWS`` random subsets of the seeds' pooled examples); S with fewer examples get no
+  quantile. A quantile is kept only if it is at least twice the noise floor's (the same quantile
+  of |N(0, 1/n_in + 1/n_out)| over N draws).
+* **Power-law fits** regress log10(TPR − α) on log10 S by weighted least squares (weights from
+  the intervals) over the points that are resolvable, detected (interval above α) and not
+  saturated (advantage < cut·(1 − α), cut = ``SATURATION_CUT``); the S range is reported, the
+  slope at other cuts (``SATURATION_CUTS``) shows the rule's effect, and local slopes between
+  neighbouring S show the curve's shape. The regression uses the same points.
+* **Regression across runs** log10(TPR − α) = β_S log10 S + β_C log10 C + β_0, judged by R² on
   held-out groups: leave one dataset out when the runs span several datasets, else leave one
   backbone out, else (a single dataset and backbone) leave one C out.
 * **Correlations**: Spearman's ρ with a Fisher-z interval using the Fieller–Hartley–Pearson
@@ -47,7 +53,12 @@ __all__ = [
 
 SCORES = ("lira_online", "lira_offline", "rmia")
 QUANTILES = (0.99, 0.999, 1.0)  # 1.0 = the maximum
+QUANTILE_N = 512
+QUANTILE_DRAWS = 20
+SATURATION_CUT = 0.9
+SATURATION_CUTS = (0.5, 0.7, 0.9)
 ROC_GRID = np.logspace(-4, 0, 121)
+BOOTSTRAP_RESAMPLES = 1000
 
 
 def spearman(a, b, level: float = 0.95):
@@ -88,51 +99,57 @@ def per_example_vulnerability(keep, stats_, fpr) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class CellSummary:
-    """What the fits and plots need from one cell (its arrays are not kept in memory)."""
+    """What the fits and plots need from one cell (the large arrays are not kept)."""
 
     classes: int
     shots: int
     seed: int
     models: int
     examples: int
-    results: dict  # score name -> list over fpr of list over targets of TprAtFpr
-    roc: dict  # score name -> mean TPR over targets on ROC_GRID
-    delta: np.ndarray  # (N,)
-    example_advantage: np.ndarray  # (len(fpr), N)
-    example_tpr: np.ndarray  # (len(fpr), N) empirical, online LiRA
-    grad_norm: np.ndarray  # (N,) mean over the models that trained on the example
-    atypicality: np.ndarray  # (N,)
+    keep: np.ndarray = field(repr=False)  # (M, N) bool
+    scores: dict = field(repr=False)  # score name -> (M, N)
+    roc: dict = field(repr=False)  # score name -> pooled TPR on ROC_GRID
+    delta: np.ndarray = field(repr=False)  # (N,)
+    example_advantage: np.ndarray = field(repr=False)  # (len(fpr), N)
+    example_tpr: np.ndarray = field(repr=False)  # (len(fpr), N) empirical, online LiRA
+    grad_norm: np.ndarray = field(repr=False)  # (N,) mean over the models that trained on it
+    atypicality: np.ndarray = field(repr=False)  # (N,)
     accuracy: float
     train_seconds: float
     iterations: float
+    pool_overlap: float
+
+    def experiment(self, name: str):
+        from mialaw.theory.measure import Experiment
+
+        return Experiment(self.scores[name], self.keep)
+
+    @property
+    def noise_floor_sd(self) -> float:
+        """The standard deviation of Δ̂ without signal: sqrt(1/n_in + 1/n_out)."""
+        n_in = self.keep.sum(0).mean()
+        return float(np.sqrt(1 / n_in + 1 / (self.models - n_in)))
 
 
 def summarize_cell(arrays: dict, fpr) -> CellSummary:
     """Evaluate one cell's saved arrays at the FPRs ``fpr``."""
-    from mialaw.theory.metrics import roc_curve
+    from mialaw.theory.measure import Experiment, mean_roc
 
     keep = np.asarray(arrays["keep"], dtype=bool)
     alphas = tuple(float(a) for a in fpr)
-    results, roc = {}, {}
-    example_tpr = np.zeros((len(alphas), keep.shape[1]))
+    scores, roc = {}, {}
+    example_tpr = np.full((len(alphas), keep.shape[1]), np.nan)
     for name in SCORES:
         if name not in arrays:
             continue
-        scores = np.asarray(arrays[name], dtype=np.float64)
-        per_fpr = [[] for _ in alphas]
-        curve = np.zeros_like(ROC_GRID)
-        for t in range(keep.shape[0]):
-            rc = roc_curve(scores[t], keep[t])
-            found = rc.tpr_at_fpr(alphas)
-            for i, r in enumerate(found):
-                per_fpr[i].append(r)
-                if name == "lira_online":
-                    example_tpr[i] += keep[t] & (scores[t] >= r.threshold)
-            idx = np.searchsorted(rc.fpr, ROC_GRID, side="right") - 1
-            curve += rc.tpr[idx]
-        results[name] = per_fpr
-        roc[name] = curve / keep.shape[0]
-    example_tpr /= np.maximum(keep.sum(0), 1)[None]
+        scores[name] = np.asarray(arrays[name], dtype=np.float64)
+        experiment = Experiment(scores[name], keep)
+        roc[name] = mean_roc(experiment, ROC_GRID)
+        if name == "lira_online":
+            for i, r in enumerate(experiment.roc().tpr_at_fpr(alphas)):
+                if alphas[i] * experiment.negatives >= 1:  # resolvable: one seed threshold
+                    hits = keep & (scores[name] >= r.threshold)
+                    example_tpr[i] = hits.sum(0) / np.maximum(keep.sum(0), 1)
     delta, example_adv = per_example_vulnerability(keep, arrays["stats"], alphas)
     grad = np.asarray(arrays.get("grad_norm", np.full(keep.shape, np.nan)), dtype=np.float64)
     grad_in = np.where(keep, grad, 0.0).sum(0) / np.maximum(keep.sum(0), 1)
@@ -142,7 +159,8 @@ def summarize_cell(arrays: dict, fpr) -> CellSummary:
         seed=int(arrays["seed"]),
         models=keep.shape[0],
         examples=keep.shape[1],
-        results=results,
+        keep=keep,
+        scores=scores,
         roc=roc,
         delta=delta,
         example_advantage=example_adv,
@@ -152,6 +170,7 @@ def summarize_cell(arrays: dict, fpr) -> CellSummary:
         accuracy=float(np.mean(arrays.get("accuracy", np.nan))),
         train_seconds=float(arrays.get("train_seconds", np.nan)),
         iterations=float(np.mean(arrays.get("iterations", np.nan))),
+        pool_overlap=float(arrays.get("pool_overlap", np.nan)),
     )
 
 
@@ -196,7 +215,7 @@ def load_run(out_dir, *, fpr=None, cells=None) -> Run:
 
 # --------------------------------------------------------------------------- points
 def _points(run: Run, attacks, alphas, level) -> list[dict]:
-    from mialaw.theory.metrics import TprAtFpr
+    from mialaw.theory.measure import measure_tpr
 
     groups: dict = {}
     for cell in run.cells:
@@ -204,13 +223,18 @@ def _points(run: Run, attacks, alphas, level) -> list[dict]:
     names = [n for a in attacks for n in {"lira": SCORES[:2], "rmia": SCORES[2:]}[a]]
     rows = []
     for (c, s), cells in sorted(groups.items()):
-        for name in names:
-            if name not in cells[0].results:
+        for k, name in enumerate(names):
+            if name not in cells[0].scores:
                 continue
-            for i, alpha in enumerate(alphas):
-                per_seed = [TprAtFpr.combine(cell.results[name][i]) for cell in cells]
-                pooled = TprAtFpr.combine(per_seed)
-                row = pooled.to_dict(level)
+            found = measure_tpr(
+                [cell.experiment(name) for cell in cells],
+                alphas,
+                level=level,
+                resamples=BOOTSTRAP_RESAMPLES,
+                seed=int(np.random.SeedSequence([c, s, k]).generate_state(1)[0]),
+            )
+            for m in found:
+                row = m.to_dict()
                 row.update(
                     dataset=run.dataset,
                     backbone=run.backbone,
@@ -219,17 +243,36 @@ def _points(run: Run, attacks, alphas, level) -> list[dict]:
                     attack=name,
                     seeds=len(cells),
                     models=cells[0].models,
-                    tpr_seeds=[r.tpr for r in per_seed],
-                    resolvable=bool(pooled.resolvable(level)),
+                    log10_advantage_se=_none_if_nan(m.log10_advantage_se()),
                     accuracy=float(np.mean([cell.accuracy for cell in cells])),
-                    fpr=alpha,
+                    pool_overlap=float(max(cell.pool_overlap for cell in cells)),
                 )
                 rows.append(row)
     return rows
 
 
+def _none_if_nan(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def fit_rule(points, fpr, cut: float = SATURATION_CUT) -> np.ndarray:
+    """Which points enter a fit: resolvable, detected and not saturated at ``cut``."""
+    from mialaw.theory.metrics import unsaturated
+
+    adv = np.array([np.nan if p["advantage"] is None else p["advantage"] for p in points])
+    ok = np.array([bool(p["resolvable"] and p["detected"]) for p in points])
+    with np.errstate(invalid="ignore"):
+        return ok & unsaturated(np.nan_to_num(adv, nan=np.inf), fpr, cut)
+
+
+def _sigma(points) -> np.ndarray:
+    return np.array(
+        [np.nan if p["log10_advantage_se"] is None else p["log10_advantage_se"] for p in points]
+    )
+
+
 def _power_laws(points, level) -> list[dict]:
-    from mialaw.theory.metrics import fit_power_law, unsaturated
+    from mialaw.theory.fits import fit_power_law, local_slopes
 
     keys = sorted(
         {(p["dataset"], p["backbone"], p["classes"], p["attack"], p["fpr"]) for p in points}
@@ -242,33 +285,48 @@ def _power_laws(points, level) -> list[dict]:
             if (p["dataset"], p["backbone"], p["classes"], p["attack"], p["fpr"]) == key
         ]
         shots = np.array([p["shots"] for p in rows], dtype=np.float64)
-        adv = np.array([p["advantage"] for p in rows])
-        keep = np.array([p["resolvable"] for p in rows]) & unsaturated(adv, key[4])
+        adv = np.array([np.nan if p["advantage"] is None else p["advantage"] for p in rows])
+        sigma = _sigma(rows)
         entry = dict(zip(("dataset", "backbone", "classes", "attack", "fpr"), key))
+        entry["shots"] = shots.tolist()
+        keep = fit_rule(rows, key[4])
         try:
-            entry.update(fit_power_law(shots, adv, keep=keep, level=level).to_dict())
-            entry["shots"] = shots.tolist()
+            entry.update(fit_power_law(shots, adv, keep=keep, sigma=sigma, level=level).to_dict())
         except ValueError as err:
             entry["error"] = str(err)
+        entry["local_slopes"] = [
+            ls.to_dict() for ls in local_slopes(shots[keep], adv[keep], sigma[keep], level=level)
+        ]
+        entry["saturation_sensitivity"] = []
+        for cut in SATURATION_CUTS:
+            try:
+                fit = fit_power_law(
+                    shots, adv, keep=fit_rule(rows, key[4], cut), sigma=sigma, level=level
+                )
+                slope = fit.slope
+                entry["saturation_sensitivity"].append(
+                    {
+                        "cut": cut,
+                        "slope": slope.estimate,
+                        "slope_ci": [slope.lower, slope.upper],
+                        "n": fit.n,
+                        "shots_range": list(fit.shots_range),
+                    }
+                )
+            except ValueError:
+                entry["saturation_sensitivity"].append({"cut": cut, "slope": None, "n": 0})
         out.append(entry)
     return out
 
 
 def _regressions(points, level) -> list[dict]:
     """log10 adv = β_S log10 S + β_C log10 C + β_0 per (attack, fpr), with held-out R²."""
-    from mialaw.theory.metrics import fit_linear, unsaturated
+    from mialaw.theory.metrics import fit_linear
 
     out = []
     for attack, alpha in sorted({(p["attack"], p["fpr"]) for p in points}):
-        rows = [
-            p
-            for p in points
-            if p["attack"] == attack
-            and p["fpr"] == alpha
-            and p["resolvable"]
-            and p["advantage"] > 0
-            and unsaturated(p["advantage"], alpha)
-        ]
+        candidates = [p for p in points if p["attack"] == attack and p["fpr"] == alpha]
+        rows = [p for p, ok in zip(candidates, fit_rule(candidates, alpha)) if ok]
         entry = {"attack": attack, "fpr": alpha, "n": len(rows)}
         datasets = sorted({p["dataset"] for p in rows})
         backbones = sorted({p["backbone"] for p in rows})
@@ -281,8 +339,9 @@ def _regressions(points, level) -> list[dict]:
         entry["held_out_by"] = by
         X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in rows]).reshape(-1, 2)
         y = np.log10([p["advantage"] for p in rows])
+        sigma = _sigma(rows)
         try:
-            fit = fit_linear(X, y, names=["log10_shots", "log10_classes"])
+            fit = fit_linear(X, y, names=["log10_shots", "log10_classes"], sigma=sigma)
         except ValueError as err:
             entry["error"] = str(err)
             out.append(entry)
@@ -292,7 +351,9 @@ def _regressions(points, level) -> list[dict]:
         for g in groups:
             mask = np.array([p[by] == g for p in rows])
             try:
-                sub = fit_linear(X[~mask], y[~mask], names=["log10_shots", "log10_classes"])
+                sub = fit_linear(
+                    X[~mask], y[~mask], names=["log10_shots", "log10_classes"], sigma=sigma[~mask]
+                )
             except ValueError as err:
                 held.append({"group": g, "error": str(err)})
                 continue
@@ -341,19 +402,7 @@ def _per_example(runs, alphas, level) -> dict:
             row["spearman_gradient_atypicality"] = est.estimate
             row["spearman_gradient_atypicality_ci"] = [est.lower, est.upper]
             correlations.append(row)
-            for i, alpha in enumerate(alphas):
-                adv = np.concatenate([x.example_advantage[i] for x in cells])
-                emp = np.concatenate([x.example_tpr[i] for x in cells])
-                for q in QUANTILES:
-                    quantiles.append(
-                        dict(
-                            base,
-                            fpr=alpha,
-                            quantile=q,
-                            advantage=float(np.quantile(adv, q)),
-                            empirical_tpr=float(np.quantile(emp, q)),
-                        )
-                    )
+            quantiles += _quantile_rows(base, cells, alphas)
     fits = []
     for key in sorted(
         {(r["dataset"], r["backbone"], r["classes"], r["fpr"], r["quantile"]) for r in quantiles}
@@ -365,14 +414,53 @@ def _per_example(runs, alphas, level) -> dict:
         ]
         entry = dict(zip(("dataset", "backbone", "classes", "fpr", "quantile"), key))
         shots = np.array([r["shots"] for r in rows], dtype=np.float64)
-        adv = np.array([r["advantage"] for r in rows])
+        adv = np.array([np.nan if r["advantage"] is None else r["advantage"] for r in rows])
+        above = np.array([r["above_noise_floor"] for r in rows])
+        entry["n_examples"] = QUANTILE_N
         try:
-            keep = unsaturated(adv, key[3])
+            keep = above & unsaturated(np.nan_to_num(adv, nan=np.inf), key[3])
             entry.update(fit_power_law(shots, adv, keep=keep, level=level).to_dict())
         except ValueError as err:
             entry["error"] = str(err)
         fits.append(entry)
     return {"correlations": correlations, "quantiles": quantiles, "quantile_fits": fits}
+
+
+def _quantile_rows(base: dict, cells, alphas) -> list[dict]:
+    """Quantiles of |Δ̂| (and their advantages) over QUANTILE_N examples, with the noise floor."""
+    from scipy.special import ndtr, ndtri
+
+    delta = np.abs(np.concatenate([x.delta for x in cells]))
+    emp = np.concatenate([x.example_tpr for x in cells], axis=1)
+    floor_sd = max(x.noise_floor_sd for x in cells)
+    rows = []
+    if delta.size < QUANTILE_N:
+        return rows
+    rng = np.random.default_rng([base["classes"], base["shots"], delta.size])
+    draws = [rng.choice(delta.size, QUANTILE_N, replace=False) for _ in range(QUANTILE_DRAWS)]
+    for q in QUANTILES:
+        dq = float(np.mean([np.quantile(delta[d], q) for d in draws]))
+        # The same quantile of |N(0, floor_sd²)| over N draws (the maximum: its median).
+        level = q if q < 1 else 0.5 ** (1 / QUANTILE_N)
+        floor = floor_sd * float(ndtri(0.5 + level / 2))
+        for i, alpha in enumerate(alphas):
+            a = float(ndtri(alpha))
+            emp_q = [np.nanquantile(emp[i][d], q) for d in draws if np.isfinite(emp[i][d]).any()]
+            rows.append(
+                dict(
+                    base,
+                    fpr=alpha,
+                    quantile=q,
+                    n_examples=QUANTILE_N,
+                    delta=dq,
+                    noise_floor_delta=floor,
+                    above_noise_floor=bool(dq >= 2 * floor),
+                    advantage=float(ndtr(a + dq) - alpha),
+                    noise_floor_advantage=float(ndtr(a + floor) - alpha),
+                    empirical_tpr=float(np.mean(emp_q)) if emp_q else None,
+                )
+            )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -390,18 +478,26 @@ class SweepResult:
         """A plain-text table of the points and the power-law slopes."""
         lines = [
             f"{'dataset':<14}{'backbone':<18}{'C':>3}{'S':>6}  {'attack':<13}{'fpr':>7}"
-            f"{'tpr':>9}  {'95% CI':<19}{'advantage':>11}"
+            f"{'tpr':>9}  {'95% CI':<19}{'achieved':>9}{'negatives':>10}"
         ]
         for p in self.points:
-            lo, hi = p["tpr_ci"]
-            lines.append(
+            head = (
                 f"{p['dataset']:<14}{p['backbone']:<18}{p['classes']:>3}{p['shots']:>6}  "
-                f"{p['attack']:<13}{p['fpr']:>7.0e}{p['tpr']:>9.4f}  [{lo:.4f}, {hi:.4f}]  "
-                f"{p['advantage']:>10.4f}"
+                f"{p['attack']:<13}{p['fpr']:>7.0e}"
             )
+            if not p["resolvable"]:
+                lines.append(f"{head}{'unresolvable (fewer than 1/fpr non-members)':>40}")
+                continue
+            lo, hi = (_fmt(v, 4) for v in p["tpr_ci"])
+            lines.append(
+                f"{head}{p['tpr']:>9.4f}  [{lo}, {hi}]  {p['achieved_fpr']:>8.2e}"
+                f"{p['negatives']:>10}"
+            )
+        if self.points:
+            lines.append(f"intervals: {self.points[0]['interval_method']}")
         lines.append("")
         lines.append(
-            "power law log10(TPR - FPR) = slope * log10(S) + intercept (resolvable points)"
+            f"power law log10(TPR - FPR) = slope * log10(S) + intercept ({self.fit['fit_rule']})"
         )
         for f in self.fit["power_law"]:
             head = f"{f['dataset']} {f['backbone']} C={f['classes']} {f['attack']} fpr={f['fpr']:g}"
@@ -409,7 +505,10 @@ class SweepResult:
                 lines.append(f"  {head}: no fit ({f['error']})")
             else:
                 lo, hi = (_fmt(v) for v in f["slope_ci"])
-                lines.append(f"  {head}: slope {f['slope']:.3f} [{lo}, {hi}], n={f['n']}")
+                lo_s, hi_s = (int(v) for v in f["shots_range"])
+                lines.append(
+                    f"  {head}: slope {f['slope']:.3f} [{lo}, {hi}], n={f['n']}, S {lo_s}-{hi_s}"
+                )
         for r in self.fit["regression"]:
             if "error" in r:
                 continue
@@ -422,9 +521,9 @@ class SweepResult:
         return "\n".join(lines)
 
 
-def _fmt(value) -> str:
-    """A number with 3 decimals; None (an infinite or undefined interval end) as "n/a"."""
-    return "n/a" if value is None else f"{value:.3f}"
+def _fmt(value, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; None (an infinite or undefined end) as "n/a"."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> SweepResult:
@@ -439,7 +538,11 @@ def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> Sw
         "power_law": _power_laws(points, level),
         "regression": _regressions(points, level),
         "per_example": _per_example(runs, alphas_all, level),
-        "drop_rule": "points enter fits only where the Clopper-Pearson lower bound of TPR > FPR",
+        "fit_rule": (
+            "weighted least squares over points that are resolvable (alpha * negatives >= 1 in "
+            "every seed), detected (interval above alpha) and unsaturated (advantage < "
+            f"{SATURATION_CUT} * (1 - alpha))"
+        ),
     }
     return SweepResult(runs=runs, points=_plain(points), fit=_plain(fit))
 

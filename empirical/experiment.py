@@ -1,33 +1,38 @@
 """One empirical sweep: for every (C, S, seed) cell, train the target and shadow heads and attack.
 
-A cell of a sweep over classes C, shots S and seeds k:
+A cell of a sweep over classes C, shots S and seeds k (the measurement rules are those of
+``mialaw/theory/science.md``, section 3):
 
-1. **Sampling.** The candidate pool is ``stratified_shots(labels, S, classes=range(C), seed=k)``:
-   2·S examples of each of the first C classes (nested in S for one seed). Everything else of
-   those classes is the held-out *population*: it never enters a training set and is used for
-   the feature standardisation (mean and standard deviation per feature, so it cannot leak
-   membership), for the class means and covariance of the atypicality predictor, and for the
-   heads' held-out accuracy.
-2. **Keep matrix.** M + 1 models (the target and M shadows), N = 2·S·C candidates, paired at
-   random within each class; in every model exactly one example of each pair is IN, so every
-   model trains on exactly S examples per class, and every example is IN for ⌊(M+1)/2⌋ or
-   ⌈(M+1)/2⌉ models (M + 1 odd: the extra membership goes to a random half of the examples) —
-   as balanced as an odd number of models allows (``balanced_keep``). Drawn from
-   ``SeedSequence([k, C, S])``.
-3. **Training.** All M + 1 heads at once (``heads.train_heads``: batched L-BFGS, L2 weight decay λ
-   in the sum-of-losses form, i.e. scikit-learn's C = 1/λ).
+1. **Sampling** (``candidate_pool``). 2·S candidates of each of the first C classes. Every class
+   is shuffled once (the same order for all seeds) and cut into K equal blocks, one per seed:
+   seed k draws its candidates from the start of block k, so seeds use disjoint candidate pools
+   whenever 2·S <= n_c/K, and pools are nested in S within a seed. When 2·S exceeds a block the
+   windows overlap; the cell records the fraction of its candidates shared with the next seed's
+   pool (``pool_overlap``). Everything else of those classes is the held-out *population*: it
+   never enters a training set and is used for the feature standardisation, the atypicality
+   predictor's class means and covariance, the heads' held-out accuracy, and RMIA's reference
+   population (``rmia_population`` examples).
+2. **Keep matrix** (``paired_keep``). M + 2 models in complementary pairs (row 2k+1 = ¬row 2k):
+   within each class the candidates are paired at random and every model trains on exactly one
+   example of each pair, so every model trains on exactly S examples per class and every example
+   is IN for exactly half of the models. Drawn from ``SeedSequence([k, C, S])``.
+3. **Training.** All M + 2 heads at once (``heads.train_heads``: batched L-BFGS). The L2 strength
+   ``weight_decay`` λ is on the *mean* loss, (1/(S·C))·Σ_i CE_i + (λ/2)||W||², so the head is the
+   same estimator at every S (a penalty on the sum of losses would weaken as S grows).
 4. **Statistics and scores.** Logit-scaled confidence per query (the image, and its horizontal flip
-   with ``flip``), LiRA online/offline and offline RMIA by leave-one-out rotation over all M + 1
-   models (``mialaw.theory.lira``).
+   with ``flip``); LiRA online/offline and offline RMIA by *pair rotation* (every model is a target
+   and is scored against the M models outside its pair: each example keeps M/2 IN and M/2 OUT
+   shadows whatever the target's membership, so there is no leave-one-out tilt).
 
 Each cell is saved as ``cells/C{C}_S{S}_seed{k}.npz`` (written to a temporary file and renamed,
 so a cell file is either complete or absent) holding ``keep`` (bool, models × examples),
-``stats`` (float64, models × examples × queries), ``labels``, ``indices`` (into the feature set),
-the rotation scores ``lira_online``, ``lira_offline``, ``rmia`` (models × examples),
-``grad_norm`` (models × examples; NaN for the MLP), ``atypicality`` (examples), ``objective``,
-``iterations``, ``accuracy`` (per model, on the population) and ``train_seconds``. The run
-directory's ``settings.json`` records every setting; re-running into the same directory reuses
-finished cells when the cell-defining settings match and refuses otherwise.
+``stats`` (float64, models × examples × queries), ``population_stats`` (models × P × queries),
+``labels``, ``indices`` (into the feature set), the scores ``lira_online``, ``lira_offline``,
+``rmia`` (models × examples), ``grad_norm`` (models × examples; NaN for the MLP),
+``atypicality`` (examples), ``objective``, ``iterations``, ``converged``, ``accuracy`` (per model,
+on the population), ``pool_overlap`` and ``train_seconds``. The run directory's
+``settings.json`` records every setting; re-running into the same directory reuses finished
+cells when the cell-defining settings match and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ __all__ = [
     "ATTACKS",
     "FORMAT",
     "RunConfig",
-    "balanced_keep",
+    "candidate_pool",
+    "paired_keep",
     "cell_name",
     "load_cell",
     "prepare_features",
@@ -53,7 +59,7 @@ __all__ = [
     "run_sweep",
 ]
 
-FORMAT = "mialaw-empirical-run/1"
+FORMAT = "mialaw-empirical-run/2"
 ATTACKS = ("lira", "rmia")
 SCORE_NAMES = {"lira": ("lira_online", "lira_offline"), "rmia": ("rmia",)}
 HEADS = ("linear", "mlp")
@@ -72,6 +78,9 @@ _CELL_FIELDS = (
     "variance",
     "centre",
     "rmia_a",
+    "rmia_gamma",
+    "rmia_population",
+    "seeds",
     "max_iter",
     "gtol",
     "dtype",
@@ -99,17 +108,19 @@ class RunConfig:
     dataset, backbone : names understood by ``mialaw.empirical.features.get_features``.
     classes : class counts C (>= 2); the first C classes of the dataset are used.
     shots : examples per class S (>= 1); each cell samples 2·S per class as candidates.
-    shadows : M >= 5 (>= 3 with the global variance); M + 1 models are trained per cell
-        (every one is a target in turn).
-    seeds : K >= 1 seeds 0..K-1.
+    shadows : M, even, >= 4: every target model is scored
+        against M shadows (M/2 IN and M/2 OUT for every example); M + 2 models are trained per
+        cell, in complementary pairs, and every one is a target in turn.
+    seeds : K >= 1 seeds 0..K-1 (part of a cell's identity: the candidate blocks depend on K).
     fpr : target FPRs α in (0, 1) for the reported TPRs.
     attacks : subset of ("lira", "rmia") to report (all scores are always computed and saved).
     head : "linear" (softmax regression) or "mlp" (one hidden layer of ``hidden`` units).
-    weight_decay : λ > 0 of Σ_i CE_i + (λ/2)||W||² per model.
+    weight_decay : λ > 0 of (1/n)·Σ_i CE_i + (λ/2)||W||² per model (n = S·C, mean loss).
     flip : add the horizontally flipped image as a second query (needs flipped features).
     standardize : standardise features with population statistics (default: yes, except for the
         feature-space ``gaussian`` dataset, whose origin is part of the theory's model).
     variance, centre : LiRA options ("per-example"|"global", "mean"|"median").
+    rmia_a, rmia_gamma : RMIA's a and γ; rmia_population : population examples P for RMIA.
     dataset_options : extra keyword arguments for ``get_features`` (e.g. the gaussian model's
         ``dim``, ``sigma``, ``n_per_class``, ``seed``; a backbone's ``resolution``).
     device : "auto", "cpu" or "cuda" (does not change results beyond float rounding).
@@ -125,12 +136,14 @@ class RunConfig:
     attacks: tuple = ATTACKS
     head: str = "linear"
     hidden: int = 128
-    weight_decay: float = 1.0
+    weight_decay: float = 0.01
     flip: bool = False
     standardize: bool | None = None
     variance: str = "per-example"
     centre: str = "mean"
     rmia_a: float = 0.3
+    rmia_gamma: float = 2.0
+    rmia_population: int = 1000
     max_iter: int = 1000
     gtol: float = 1e-4
     dtype: str = "float32"
@@ -150,10 +163,11 @@ class RunConfig:
         set_("classes", _ints("classes", self.classes, 2))
         set_("shots", _ints("shots", self.shots, 1))
         if isinstance(self.shadows, bool) or not isinstance(self.shadows, (int, np.integer)):
-            raise ValueError(f"shadows must be an integer >= 2; got {self.shadows!r}")
-        if self.shadows < 2:
+            raise ValueError(f"shadows must be an even integer >= 2; got {self.shadows!r}")
+        if self.shadows < 2 or self.shadows % 2:
             raise ValueError(
-                f"shadows must be >= 2 (LiRA needs a target and >= 2 shadows); got {self.shadows}"
+                "shadows must be an even integer >= 2 (half IN and half OUT for every example); "
+                f"got {self.shadows}"
             )
         set_("shadows", int(self.shadows))
         if self.variance not in ("per-example", "global"):
@@ -184,21 +198,31 @@ class RunConfig:
         if self.standardize is None:
             set_("standardize", self.dataset != "gaussian")
         set_("standardize", bool(self.standardize))
-        # Balanced keep: an example is IN for ⌊(M+1)/2⌋ or more of the M + 1 models, so a target's
-        # shadows include >= ⌊(M+1)/2⌋ − 1 IN and OUT models; LiRA needs 2 each for a
-        # per-example variance and 1 for the pooled one.
-        need = 2 if self.variance == "per-example" else 1
-        if (self.shadows + 1) // 2 - 1 < need:
+        # A target's M shadows hold M/2 IN and M/2 OUT models of every example; a variance
+        # needs >= 2 of each (one value per example leaves no within-example spread to pool).
+        if self.shadows < 4:
             raise ValueError(
-                f"shadows must be >= {2 * need + 1} for {self.variance} LiRA variance (every "
-                f"example needs >= {need} IN and OUT shadows per target); got {self.shadows}"
-                + (" (or use variance 'global' with >= 3)" if need == 2 else "")
+                f"shadows must be >= 4 for {self.variance} LiRA variance (every example needs "
+                f">= 2 IN and 2 OUT shadows per target); got {self.shadows}"
             )
         if self.centre not in ("mean", "median"):
             raise ValueError(f"centre must be 'mean' or 'median'; got {self.centre!r}")
         if not 0 <= float(self.rmia_a) <= 1:
             raise ValueError(f"rmia_a must lie in [0, 1]; got {self.rmia_a!r}")
         set_("rmia_a", float(self.rmia_a))
+        if not float(self.rmia_gamma) > 0:
+            raise ValueError(f"rmia_gamma must be > 0; got {self.rmia_gamma!r}")
+        set_("rmia_gamma", float(self.rmia_gamma))
+        if isinstance(self.rmia_population, bool) or not isinstance(
+            self.rmia_population, (int, np.integer)
+        ):
+            raise ValueError(
+                f"rmia_population must be an integer >= 10; got {self.rmia_population!r}"
+            )
+        if self.rmia_population < 10:
+            raise ValueError(
+                f"rmia_population must be an integer >= 10; got {self.rmia_population}"
+            )
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
         if not isinstance(self.dataset_options, dict):
@@ -209,8 +233,8 @@ class RunConfig:
 
     @property
     def models(self) -> int:
-        """M + 1: the target and its shadows."""
-        return self.shadows + 1
+        """M + 2: every target model's pair and its M shadows."""
+        return self.shadows + 2
 
     def cells(self) -> list[tuple[int, int, int]]:
         """Every (C, S, seed) of the sweep, cheapest first within each seed."""
@@ -294,14 +318,14 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
     for c in config.classes:
         if counts.size < c or np.any(counts[:c] == 0):
             raise ValueError(f"{config.dataset} has fewer than C={c} classes in its features")
-        need = 2 * max(config.shots) + 2
+        need = 2 * max(config.shots) + 10
         smallest = int(counts[:c].min())
         if smallest < need:
             raise ValueError(
                 f"S={max(config.shots)} is larger than the class size allows: each class needs "
-                f"2·S = {2 * max(config.shots)} candidates plus >= 2 held-out examples, but the "
+                f"2·S = {2 * max(config.shots)} candidates plus >= 10 held-out examples, but the "
                 f"smallest of the first {c} classes of {config.dataset} has {smallest}; largest "
-                f"allowed S is {(smallest - 2) // 2}"
+                f"allowed S is {(smallest - 10) // 2}"
             )
     return PreparedFeatures(
         features=np.ascontiguousarray(x, dtype=np.float32),
@@ -312,16 +336,16 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
 
 
 # --------------------------------------------------------------------------- keep matrix
-def balanced_keep(models: int, labels, seed) -> np.ndarray:
-    """Bool (models × examples) with every model on exactly half of each class's examples.
+def paired_keep(models: int, labels, seed) -> np.ndarray:
+    """Bool (models × examples): complementary model pairs, each model on half of every class.
 
-    Within each class the examples (an even number, 2·S) are paired at random; in every model
-    exactly one example of each pair is IN. The first example of a pair is IN for a uniformly
-    random subset of ⌊models/2⌋ or ⌈models/2⌉ models (the larger size for a random half of the
-    pairs when ``models`` is odd) and its partner for the complementary subset. Hence every
-    model trains on exactly S examples per class, and every example is IN for ⌊models/2⌋ or
-    ⌈models/2⌉ models: as balanced as an odd number of models allows.
+    Within each class the examples (an even number, 2·S) are paired at random; model 2k trains on
+    one example of every pair, chosen at random, and model 2k + 1 on the other. Hence every model
+    trains on exactly S examples per class, every example is IN for exactly models/2 models, and
+    removing a model pair leaves every example one IN and one OUT model fewer (pair rotation).
     """
+    if models % 2 or models < 4:
+        raise ValueError(f"models must be an even number >= 4; got {models}")
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     keep = np.zeros((int(models), labels.size), dtype=bool)
@@ -331,14 +355,32 @@ def balanced_keep(models: int, labels, seed) -> np.ndarray:
             raise ValueError(f"class {c} has an odd number of candidates ({members.size})")
         members = members[rng.permutation(members.size)]
         first, second = members[0::2], members[1::2]
-        sizes = np.full(first.size, models // 2)
-        if models % 2:
-            sizes[rng.permutation(first.size)[: first.size // 2]] += 1
-        ranks = np.argsort(rng.random((models, first.size)), axis=0).argsort(axis=0)
-        chosen = ranks < sizes[None, :]
-        keep[:, first] = chosen
-        keep[:, second] = ~chosen
+        choose = rng.random((models // 2, first.size)) < 0.5
+        keep[0::2, first], keep[0::2, second] = choose, ~choose
+        keep[1::2, first], keep[1::2, second] = ~choose, choose
     return keep
+
+
+def candidate_pool(labels, shots: int, classes: int, seed: int, seeds: int):
+    """(indices, overlap): 2·S candidates per class for seed k of K, from disjoint blocks.
+
+    Every class is shuffled once (the same order for every seed) and cut into K blocks; seed k
+    takes the first 2·S examples of its block (nested in S), wrapping into the next block when
+    2·S exceeds a block. ``overlap`` is the fraction of the candidates that the next seed's pool
+    shares (0 when the pools are disjoint).
+    """
+    labels = np.asarray(labels)
+    chosen, overlap = [], 0.0
+    for c in range(classes):
+        order = np.random.default_rng(np.random.SeedSequence([0x5EED, c])).permutation(
+            np.flatnonzero(labels == c)
+        )
+        need, block = 2 * shots, order.size // seeds
+        start = seed * order.size // seeds
+        chosen.append(np.sort(order[(start + np.arange(need)) % order.size]))
+        if seeds > 1:
+            overlap = max(overlap, max(0, need - block) / need)
+    return np.concatenate(chosen).astype(np.int64), overlap
 
 
 # --------------------------------------------------------------------------- one cell
@@ -354,13 +396,10 @@ def _standardizer(population: np.ndarray, enabled: bool):
 
 def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots: int, seed: int):
     """Train and attack one (C, S, seed) cell; returns the dict of arrays stored in its npz."""
-    from mialaw.empirical.datasets import stratified_shots
     from mialaw.empirical.heads import train_heads
-    from mialaw.empirical.statistics import attack_stats, atypicality, linear_gradient_norms
-    from mialaw.theory.lira import lira_scores, rmia_scores
 
     y_all = prepared.labels
-    pool = stratified_shots(y_all, shots, classes=list(range(classes)), seed=seed)
+    pool, overlap = candidate_pool(y_all, shots, classes, seed, config.seeds)
     rng = np.random.default_rng(np.random.SeedSequence([seed, classes, shots]))
     population = np.setdiff1d(np.flatnonzero(y_all < classes), pool)
     if population.size > 20000:  # plenty for means, standard deviations and the covariance
@@ -368,13 +407,12 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
     standardize = _standardizer(prepared.features[population], config.standardize)
     x = standardize(prepared.features[pool])
     y = y_all[pool]
-    pop_x = standardize(prepared.features[population])
-    pop_y = y_all[population]
-    keep = balanced_keep(config.models, y, rng)
+    keep = paired_keep(config.models, y, rng)
 
     start = time.perf_counter()
     options = dict(
-        weight_decay=config.weight_decay,
+        # λ on the mean loss is λ·n on the sum of losses that train_heads minimises.
+        weight_decay=config.weight_decay * shots * classes,
         device=config.device,
         dtype=config.dtype,
         max_iter=config.max_iter,
@@ -386,41 +424,76 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
         config.head, x, y, keep, classes=classes, seed=int(rng.integers(2**31)), **options
     )
     train_seconds = time.perf_counter() - start
-
-    logits = heads.logits(x, device=config.device)
-    queries = [logits]
-    if config.flip:
-        queries.append(heads.logits(standardize(prepared.flipped[pool]), device=config.device))
-    stats = attack_stats(queries, y)
-    if config.head == "linear":
-        grad_norm = linear_gradient_norms(logits, x, y)
-    else:  # no closed form for the MLP; not computed
-        grad_norm = np.full(keep.shape, np.nan)
-    held_out = pop_x[: min(len(pop_x), 4000)]
-    accuracy = heads.logits(held_out, device=config.device).argmax(-1) == pop_y[: len(held_out)]
-    lira = dict(variance=config.variance, centre=config.centre)
-    return {
+    arrays = {
         "classes": np.int64(classes),
         "shots": np.int64(shots),
         "seed": np.int64(seed),
         "keep": keep,
-        "stats": stats,
         "labels": y,
         "indices": pool,
-        "lira_online": lira_scores(keep, stats, online=True, **lira),
-        "lira_offline": lira_scores(keep, stats, online=False, **lira),
-        "rmia": rmia_scores(keep, stats, a=config.rmia_a),
-        "grad_norm": grad_norm,
-        "atypicality": atypicality(x, y, pop_x, pop_y, classes=classes),
+        "pool_overlap": np.float64(overlap),
         "objective": np.asarray(heads.objective, dtype=np.float64),
         "iterations": np.asarray(heads.iterations, dtype=np.int64),
         "converged": np.asarray(heads.converged, dtype=bool),
-        "accuracy": accuracy.mean(1),
         "train_seconds": np.float64(train_seconds),
+    }
+    arrays |= _statistics(prepared, config, heads, x, pool, population, standardize, rng)
+    return arrays | scores(keep, arrays["stats"], arrays["population_stats"], config)
+
+
+def scores(keep, stats, population_stats, config: RunConfig) -> dict:
+    """The attacks' scores of every target model (pair rotation): models × examples each."""
+    from mialaw.theory.lira import lira_scores, rmia_scores
+
+    lira = dict(variance=config.variance, centre=config.centre, rotation="pairs")
+    return {
+        "lira_online": lira_scores(keep, stats, online=True, **lira),
+        "lira_offline": lira_scores(keep, stats, online=False, **lira),
+        "rmia": rmia_scores(
+            keep, stats, population_stats, a=config.rmia_a, gamma=config.rmia_gamma
+        ),
     }
 
 
-_CELL_KEYS = ("keep", "stats", "labels", "lira_online", "lira_offline", "rmia")
+def _statistics(prepared, config, heads, x, pool, population, standardize, rng) -> dict:
+    """Statistics of every model on the candidates and on an RMIA population; per-example
+    predictors; held-out accuracy."""
+    from mialaw.empirical.statistics import attack_stats, atypicality, linear_gradient_norms
+
+    y_all = prepared.labels
+    y = y_all[pool]
+    classes = int(y.max()) + 1
+
+    def stats_of(indices, base):
+        queries = [heads.logits(base, device=config.device)]
+        if config.flip:
+            flipped = standardize(prepared.flipped[indices])
+            queries.append(heads.logits(flipped, device=config.device))
+        return attack_stats(queries, y_all[indices]), queries[0]
+
+    stats, logits = stats_of(pool, x)
+    reference = np.sort(rng.permutation(population)[: config.rmia_population])
+    pop_x = standardize(prepared.features[population])
+    population_stats, _ = stats_of(reference, standardize(prepared.features[reference]))
+    held_out = pop_x[: min(len(pop_x), 4000)]
+    accuracy = (
+        heads.logits(held_out, device=config.device).argmax(-1)
+        == y_all[population][: len(held_out)]
+    )
+    if config.head == "linear":
+        grad_norm = linear_gradient_norms(logits, x, y)
+    else:  # no closed form for the MLP; not computed
+        grad_norm = np.full(stats.shape[:2], np.nan)
+    return {
+        "stats": stats,
+        "population_stats": population_stats,
+        "grad_norm": grad_norm,
+        "atypicality": atypicality(x, y, pop_x, y_all[population], classes=classes),
+        "accuracy": accuracy.mean(1),
+    }
+
+
+_CELL_KEYS = ("keep", "stats", "population_stats", "labels", "lira_online", "lira_offline", "rmia")
 
 
 def save_cell(path: Path, arrays: dict) -> None:

@@ -42,17 +42,21 @@ def plot_advantage(result, path) -> Path:
     for ax, (attack, alpha) in zip(axes.ravel(), panels):
         rows_ = [p for p in points if p["attack"] == attack and p["fpr"] == alpha]
         lines = sorted({(p["dataset"], p["backbone"], p["classes"]) for p in rows_})
-        positive = [p["advantage"] for p in rows_ if p["advantage"] > 0]
+        positive = [p["advantage"] for p in rows_ if (p["advantage"] or 0) > 0]
         floor = min(positive) / 3 if positive else alpha / 100
         for i, line in enumerate(lines):
             pts = sorted(
                 (p for p in rows_ if (p["dataset"], p["backbone"], p["classes"]) == line),
                 key=lambda p: p["shots"],
             )
+            # Unresolvable points (no TPR) are not drawn; undetected ones as open circles.
+            pts = [p for p in pts if p["resolvable"]]
+            if not pts:
+                continue
             s = np.array([p["shots"] for p in pts], dtype=float)
-            adv = np.array([p["advantage"] for p in pts])
-            lo = np.array([p["tpr_ci"][0] for p in pts]) - alpha
-            hi = np.array([p["tpr_ci"][1] for p in pts]) - alpha
+            adv = np.array([p["advantage"] for p in pts], dtype=float)
+            lo = np.array([p["tpr_ci"][0] for p in pts], dtype=float) - alpha
+            hi = np.array([p["tpr_ci"][1] for p in pts], dtype=float) - alpha
             good = adv > 0
             color = f"C{i % 10}"
             label = f"{line[0]}/{line[1]} C={line[2]}"

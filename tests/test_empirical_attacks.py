@@ -33,7 +33,7 @@ def _plain_lira(keep, stats, online, variance):
     models, n, q = stats.shape
     out = np.zeros((models, n))
     for t in range(models):
-        shadows = [m for m in range(models) if m != t]
+        shadows = [m for m in range(models) if m not in (t, t ^ 1)]  # pair rotation
         fits = {}
         for side in ("in", "out"):
             mu = np.zeros((n, q))
@@ -43,7 +43,7 @@ def _plain_lira(keep, stats, online, variance):
             for e in range(n):
                 vals = np.array(
                     [stats[m, e] for m in shadows if keep[m, e] == (side == "in")]
-                )  # ragged: how many shadows hold the example differs per example
+                )  # ragged lists, as the reference builds them
                 mu[e] = vals.mean(0)
                 var[e] = vals.var(0, ddof=1)
                 ss += ((vals - mu[e]) ** 2).sum(0)
@@ -66,7 +66,8 @@ def _plain_lira(keep, stats, online, variance):
 @pytest.mark.parametrize("variance", ["per-example", "global"])
 def test_lira_on_real_heads_equals_plain_loop(cell, online, variance):
     keep, stats = cell["keep"], cell["stats"]
-    assert stats.shape == (9, 24, 2)  # two queries: image and its flip
+    assert stats.shape == (10, 24, 2)  # M + 2 models; two queries: image and its flip
+    assert np.all(keep.sum(0) == 5) and np.all(keep[1::2] == ~keep[0::2])
     ours = lira_scores(keep, stats, online=online, variance=variance)
     assert np.allclose(ours, _plain_lira(keep, stats, online, variance), rtol=1e-9, atol=1e-9)
     if variance == "per-example":
@@ -75,20 +76,21 @@ def test_lira_on_real_heads_equals_plain_loop(cell, online, variance):
 
 
 def test_rmia_on_real_heads_equals_plain_pairwise(cell):
-    keep, stats, a = cell["keep"], cell["stats"], 0.3
-    p = expit(stats).mean(-1)
+    keep, stats, pop, a, gamma = cell["keep"], cell["stats"], cell["population_stats"], 0.3, 2.0
+    p, p_pop = expit(stats).mean(-1), expit(pop).mean(-1)
     models, n = keep.shape
     plain = np.zeros((models, n))
     for t in range(models):
-        shadows_out = [[m for m in range(models) if m != t and not keep[m, e]] for e in range(n)]
-        pr = np.array([((1 + a) * p[s, e].mean() + (1 - a)) / 2 for e, s in enumerate(shadows_out)])
-        ratio = p[t] / pr
-        population = [z for z in range(n) if not keep[t, z]]
+        shadows = [m for m in range(models) if m not in (t, t ^ 1)]
+        out = [[m for m in shadows if not keep[m, e]] for e in range(n)]
+        pr = np.array([((1 + a) * p[s, e].mean() + (1 - a)) / 2 for e, s in enumerate(out)])
+        pr_z = ((1 + a) * p_pop[shadows].mean(0) + (1 - a)) / 2
+        ratio, ratio_z = p[t] / pr, p_pop[t] / pr_z
         for e in range(n):
-            zs = [z for z in population if z != e]
-            plain[t, e] = np.mean([ratio[e] / ratio[z] >= 1.0 for z in zs])
+            plain[t, e] = np.mean(ratio[e] / ratio_z >= gamma)
+    assert pop.shape[0] == models and pop.shape[1] == 513  # all of the held-out population
     assert np.allclose(cell["rmia"], plain, atol=1e-12)
-    assert np.allclose(rmia_scores(keep, stats, a=a), plain, atol=1e-12)
+    assert np.allclose(rmia_scores(keep, stats, pop, a=a, gamma=gamma), plain, atol=1e-12)
 
 
 def _brute_tpr_at_fpr(scores, member, alpha):
@@ -101,18 +103,15 @@ def _brute_tpr_at_fpr(scores, member, alpha):
     return best_tp, best_fp
 
 
-def test_pooled_counts_equal_brute_force_per_target(cell):
+def test_one_threshold_over_all_target_models_of_a_cell(cell):
     summary = summarize_cell(cell, (0.1, 0.25))
     keep = cell["keep"]
     for name in ("lira_online", "rmia"):
-        for i, alpha in enumerate((0.1, 0.25)):
-            results = summary.results[name][i]
-            assert len(results) == keep.shape[0]  # every model is a target once
-            for t, r in enumerate(results):
-                tp, _ = _brute_tpr_at_fpr(cell[name][t], keep[t], alpha)
-                assert r.true_positives == tp
-                assert r.false_positives <= alpha * r.negatives
-                assert r.positives == keep[t].sum()
+        found = summary.experiment(name).roc().tpr_at_fpr((0.1, 0.25))
+        for alpha, r in zip((0.1, 0.25), found):
+            tp, _ = _brute_tpr_at_fpr(cell[name].ravel(), keep.ravel(), alpha)
+            assert r.true_positives == tp and r.positives == keep.sum()
+            assert r.false_positives <= alpha * r.negatives
 
 
 def test_per_example_vulnerability_and_spearman():

@@ -26,7 +26,7 @@ def digits_run(tmp_path_factory, cache):
         dataset="digits",
         backbone="pixels",
         classes=(10,),
-        shots=(1, 2, 4, 8, 16),
+        shots=(1, 2, 4, 8, 16, 32),
         shadows=16,
         seeds=1,
         fpr=(0.1, 0.01),
@@ -44,15 +44,16 @@ def _lira_points(result, fpr):
 def test_digits_vulnerability_is_resolved_at_one_shot_and_falls_with_shots(digits_run):
     _, _, result = digits_run
     rows = _lira_points(result, 0.1)
-    assert [p["shots"] for p in rows] == [1, 2, 4, 8, 16]
+    assert [p["shots"] for p in rows] == [1, 2, 4, 8, 16, 32]
     assert rows[0]["tpr_ci"][0] > 0.1  # TPR at 10 % FPR resolvably above the FPR at S = 1
     tprs = [p["tpr"] for p in rows]
-    assert all(a > b for a, b in zip(tprs, tprs[1:])), tprs
+    # Non-increasing; strictly decreasing once below 1 (the weakly regularised one-shot heads of
+    # the mean-loss penalty can be attacked perfectly at S = 1 and 2).
+    assert all(a > b or a == b == 1.0 for a, b in zip(tprs, tprs[1:])), tprs
     assert rows[-1]["tpr_ci"][1] < rows[0]["tpr_ci"][0]
-    fit = [f for f in result.fit["power_law"] if f["attack"] == "lira_online" and f["fpr"] == 0.1][
-        0
-    ]
-    assert fit["slope_ci"][1] < 0
+    # At 1 % FPR five unsaturated S enter the fit (at 10 % only three).
+    fit = [f for f in result.fit["power_law"] if f["attack"] == "lira_online" and f["fpr"] == 0.01]
+    assert fit[0]["n"] == 5 and fit[0]["slope_ci"][1] < 0
 
 
 def test_run_directory_format(digits_run):
@@ -65,14 +66,17 @@ def test_run_directory_format(digits_run):
     for c, s, k in config.cells():
         with np.load(out / "cells" / f"C{c}_S{s}_seed{k}.npz") as cell:
             n = 2 * s * c
-            assert cell["keep"].dtype == bool and cell["keep"].shape == (17, n)
-            assert cell["stats"].dtype == np.float64 and cell["stats"].shape == (17, n, 1)
+            assert cell["keep"].dtype == bool and cell["keep"].shape == (18, n)
+            assert cell["stats"].dtype == np.float64 and cell["stats"].shape == (18, n, 1)
             for name in ("lira_online", "lira_offline", "rmia"):
-                assert cell[name].shape == (17, n) and np.all(np.isfinite(cell[name]))
+                assert cell[name].shape == (18, n) and np.all(np.isfinite(cell[name]))
             assert np.array_equal(np.bincount(cell["labels"]), np.full(c, 2 * s))
-            # every example IN for 8 or 9 of the 17 models, a random half of them for 9
-            counts = cell["keep"].sum(0)
-            assert set(counts) <= {8, 9} and np.sum(counts == 9) == n // 2
+            # complementary model pairs: every example IN for exactly 9 of the 18 models, and
+            # every model on exactly S examples per class
+            keep = cell["keep"]
+            assert np.all(keep[1::2] == ~keep[0::2]) and set(keep.sum(0)) == {9}
+            for k in range(c):
+                assert set(keep[:, cell["labels"] == k].sum(1)) == {s}
     assert not list(out.rglob("*.tmp"))
     for p in result.points:
         for key in ("dataset", "backbone", "classes", "shots", "fpr", "tpr", "tpr_ci", "advantage"):
@@ -140,9 +144,10 @@ class _Features:
     "change, message",
     [
         ({"shots": (1, 500)}, "larger than the class size"),
-        ({"shadows": 1}, "shadows must be >= 2"),
-        ({"shadows": 4}, "shadows must be >= 5 for per-example"),
-        ({"shadows": 2, "variance": "global"}, "shadows must be >= 3 for global"),
+        ({"shadows": 1}, "shadows must be an even integer >= 2"),
+        ({"shadows": 5}, "shadows must be an even integer"),
+        ({"shadows": 2}, "shadows must be >= 4 for per-example"),
+        ({"shadows": 2, "variance": "global"}, "shadows must be >= 4 for global"),
         ({"fpr": (0.0,)}, "fpr"),
         ({"flip": True, "dataset": "gaussian", "backbone": "identity"}, "flip"),
     ],
@@ -240,7 +245,7 @@ def test_flip_queries_and_mlp_head(tmp_path, cache):
     )
     run_sweep(config, tmp_path / "r", progress=False, plots=False)
     cell = load_cell(tmp_path / "r" / "cells" / "C2_S2_seed0.npz")
-    assert cell["stats"].shape == (7, 8, 2)
+    assert cell["stats"].shape == (8, 8, 2)  # M + 2 models, two queries
     assert np.all(np.isnan(cell["grad_norm"]))  # no closed form for the MLP
 
 
