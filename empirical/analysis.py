@@ -417,6 +417,7 @@ def _per_example(runs, alphas, level) -> dict:
         adv = np.array([np.nan if r["advantage"] is None else r["advantage"] for r in rows])
         above = np.array([r["above_noise_floor"] for r in rows])
         entry["n_examples"] = QUANTILE_N
+        entry["shots"] = shots.tolist()
         try:
             keep = above & unsaturated(np.nan_to_num(adv, nan=np.inf), key[3])
             entry.update(fit_power_law(shots, adv, keep=keep, level=level).to_dict())

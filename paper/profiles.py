@@ -38,10 +38,15 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class EmpiricalSpec:
-    """One empirical sweep (keyword arguments of ``mialaw.empirical.experiment.RunConfig``)."""
+    """One empirical sweep (keyword arguments of ``mialaw.empirical.experiment.RunConfig``).
+
+    ``role``: "main" runs enter the cross-dataset regression; "lambda" runs repeat a main run at
+    another L2 strength for the λ table only.
+    """
 
     label: str
     options: dict = field(default_factory=dict)
+    role: str = "main"
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _lira(label, shots, targets, shadows, dim=64, seed=2, attack="lira-offline",
     return SimulationSpec(label, options | {"fit_min_shots": fit_min_shots})
 
 
-def _empirical(label, dataset, backbone, classes, shots, shadows, seeds, **extra):
+def _empirical(label, dataset, backbone, classes, shots, shadows, seeds, role="main", **extra):
     options = {
         "dataset": dataset,
         "backbone": backbone,
@@ -85,8 +90,37 @@ def _empirical(label, dataset, backbone, classes, shots, shadows, seeds, **extra
         "seeds": seeds,
         "fpr": FPRS,
     }
-    return EmpiricalSpec(label, options | extra)
+    return EmpiricalSpec(label, options | extra, role)
 
+
+LAMBDAS = (0.001, 0.1, 1.0)  # beside the default 0.01 of the main runs
+
+
+def _lambda_runs(base: EmpiricalSpec) -> tuple[EmpiricalSpec, ...]:
+    """The main run ``base`` at C = 2 only, at other mean-loss L2 strengths λ."""
+    return tuple(
+        EmpiricalSpec(
+            f"{base.label}-lambda{lam:g}",
+            base.options | {"classes": (2,), "weight_decay": lam},
+            "lambda",
+        )
+        for lam in LAMBDAS
+    )
+
+
+_FULL_FASHION = _empirical(
+    "fashion-mnist-lite0",
+    "fashion-mnist",
+    "efficientnet-lite0",
+    (2, 5, 10),
+    _geometric(8),
+    64,
+    3,
+    # 1,536 images per class: three disjoint blocks of 512 = 2·S candidates at S = 256 (one per
+    # seed), and >= 1,024 held-out population examples in every cell; 15,360 images in all.
+    dataset_options={"max_per_class": 1536},
+)
+_FULL_DIGITS = _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(5), 64, 3)
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -160,19 +194,8 @@ PROFILES: dict[str, Profile] = {
             ),
         ),
         empirical=(
-            _empirical(
-                "fashion-mnist-lite0",
-                "fashion-mnist",
-                "efficientnet-lite0",
-                (2, 5, 10),
-                _geometric(8),
-                64,
-                3,
-                # A pool of 1,024 images per class covers 2·S = 512 candidates and leaves 512
-                # as the held-out population; features for 10,240 images, not all 60,000.
-                dataset_options={"max_per_class": 1024},
-            ),
-            _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(5), 64, 3),
+            _FULL_FASHION,
+            _FULL_DIGITS,
             _empirical(
                 "gaussian",
                 "gaussian",
@@ -183,7 +206,9 @@ PROFILES: dict[str, Profile] = {
                 2,
                 dataset_options={"dim": 64, "sigma": 1.0, "n_per_class": 2000, "seed": 0},
             ),
-        ),
+        )
+        + _lambda_runs(_FULL_FASHION)
+        + _lambda_runs(_FULL_DIGITS),
         estimate_s=80 * 60,
     ),
 }

@@ -140,7 +140,9 @@ def reproduce(
             )
     # The regression across datasets (the published model is judged leaving a dataset out):
     # every image dataset together; the feature-space `gaussian` draws are not images.
-    image_runs = [e for e in spec.empirical if e.options["dataset"] != "gaussian"]
+    image_runs = [
+        e for e in spec.empirical if e.options["dataset"] != "gaussian" and e.role == "main"
+    ]
     if with_empirical and len({e.options["dataset"] for e in image_runs}) > 1:
         dirs = [out / "runs" / e.label for e in image_runs]
         # Keyed by the runs' own configurations: redone whenever one of them changes.

@@ -130,7 +130,7 @@ def simulate(sim: SimulationSpec) -> dict:
 
 # Part of the empirical stages' configuration: bump it when the analysis of finished cells changes,
 # so that the fits are recomputed (the cells themselves are reused from the run folder).
-EMPIRICAL_ANALYSIS_VERSION = 4
+EMPIRICAL_ANALYSIS_VERSION = 5
 
 
 def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
@@ -142,7 +142,11 @@ def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
     run_sweep(config, run_dir, progress=True)
     result = fit_runs([run_dir])
     # The run folder is recorded relative to the output folder, which may move.
-    return {"label": emp.label, "run_dir": f"runs/{emp.label}"} | _relative_runs(result.to_json())
+    return {
+        "label": emp.label,
+        "run_dir": f"runs/{emp.label}",
+        "weight_decay": config.weight_decay,
+    } | _relative_runs(result.to_json())
 
 
 def _relative_runs(payload: dict) -> dict:

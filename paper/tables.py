@@ -6,7 +6,9 @@ import csv
 import math
 from pathlib import Path
 
-# Published anchors (science.md, section 1; arXiv 2402.06674).
+import numpy as np
+
+# Published anchors (theory/science.md, section 1; arXiv 2402.06674).
 PUBLISHED_SLOPE_AVERAGE = -0.5
 PUBLISHED_QUANTILE_SLOPES = {0.99: -0.56, 0.999: -0.57, 0.9999: -0.48, 1.0: -0.27}
 PUBLISHED_R2 = {"fitting set (FPR 1e-3)": 0.93, "held-out backbone": 0.79}
@@ -15,13 +17,25 @@ PUBLISHED_DP_SHOTS = {(1.0, 0.1): 160, (1.0, 0.01): 2_700, (1.0, 0.001): 19_000}
 PUBLISHED_DP_WORST = 7e6
 
 
-def empirical_results(results: dict) -> list[dict]:
-    """The per-run empirical stage results (not the combined cross-dataset fit)."""
+def empirical_results(results: dict, *, lambda_runs: bool = False) -> list[dict]:
+    """The per-run empirical stage results (not the combined cross-dataset fit); the main runs,
+    or with ``lambda_runs`` the runs that repeat one at another L2 strength."""
     return [
         res
         for name, res in results.items()
-        if name.startswith("empirical-") and name != "empirical-combined"
+        if name.startswith("empirical-")
+        and name != "empirical-combined"
+        and ("-lambda" in res["label"]) == lambda_runs
     ]
+
+
+HEADLINE_RUN = "fashion-mnist-lite0"  # the DP table's run; digits stands in when it is absent
+
+
+def headline_run(results: dict) -> dict | None:
+    """The run the DP table reads, chosen by name, never by position."""
+    runs = {res["label"]: res for res in empirical_results(results)}
+    return runs.get(HEADLINE_RUN) or runs.get("digits-pixels")
 
 
 def _num(value, digits=3):
@@ -57,7 +71,22 @@ def read_table(path: Path) -> list[dict]:
 
 # --------------------------------------------------------------------------- slopes
 ATTACK_NAMES = {"lira_online": "LiRA online", "lira_offline": "LiRA offline"}
-SLOPE_COLUMNS = ["source", "setting", "fpr", "slope", "ci_low", "ci_high", "n", "published"]
+SLOPE_COLUMNS = [
+    "source",
+    "setting",
+    "fpr",
+    "slope",
+    "ci_low",
+    "ci_high",
+    "n",
+    "shots",
+    "published",
+]
+
+
+def _shots_range(fit: dict) -> str | None:
+    lo, hi = fit.get("shots_range") or (None, None)
+    return None if lo is None else f"{lo:g}-{hi:g}"
 
 
 def slope_rows(results: dict) -> list[dict]:
@@ -118,6 +147,7 @@ def slope_rows(results: dict) -> list[dict]:
                     "ci_low": f["slope_ci"][0],
                     "ci_high": f["slope_ci"][1],
                     "n": f["n"],
+                    "shots": _shots_range(f),
                     "published": PUBLISHED_SLOPE_AVERAGE,
                 }
             )
@@ -193,13 +223,128 @@ def regression_rows(results: dict) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- measurement rules
+LAMBDA_COLUMNS = ["dataset", "attack", "fpr", "lambda", "slope", "ci_low", "ci_high", "n", "shots"]
+
+
+def lambda_rows(results: dict) -> list[dict]:
+    """How the C = 2 LiRA slope moves with the mean-loss L2 strength λ (main runs and λ runs)."""
+    rows = []
+    runs = empirical_results(results) + empirical_results(results, lambda_runs=True)
+    for res in runs:
+        lam = res.get("weight_decay")
+        for f in res["fit"]["power_law"]:
+            if f["classes"] != 2 or f["attack"] not in ATTACK_NAMES or lam is None:
+                continue
+            rows.append(
+                {
+                    "dataset": f"{f['dataset']} / {f['backbone']}",
+                    "attack": ATTACK_NAMES[f["attack"]],
+                    "fpr": f["fpr"],
+                    "lambda": lam,
+                    "slope": f.get("slope"),
+                    "ci_low": (f.get("slope_ci") or [None])[0],
+                    "ci_high": (f.get("slope_ci") or [None, None])[1],
+                    "n": f.get("n"),
+                    "shots": _shots_range(f),
+                }
+            )
+    return sorted(rows, key=lambda r: (r["dataset"], r["attack"], -r["fpr"], r["lambda"]))
+
+
+CUT_COLUMNS = ["source", "classes", "fpr", "cut", "slope", "ci_low", "ci_high", "n", "shots"]
+
+
+def saturation_rows(results: dict) -> list[dict]:
+    """The fitted slope under other saturation cuts (advantage < cut·(1 − α) enters the fit)."""
+    rows = []
+    for res in empirical_results(results):
+        for f in res["fit"]["power_law"]:
+            if f["attack"] not in ATTACK_NAMES:
+                continue
+            for c in f.get("saturation_sensitivity", []):
+                lo, hi = c.get("slope_ci") or (None, None)
+                rows.append(
+                    {
+                        "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
+                        "classes": f["classes"],
+                        "fpr": f["fpr"],
+                        "cut": c["cut"],
+                        "slope": c.get("slope"),
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "n": c.get("n"),
+                        "shots": _shots_range(c),
+                    }
+                )
+    return rows
+
+
+LOCAL_COLUMNS = [
+    "source",
+    "classes",
+    "fpr",
+    "shots_low",
+    "shots_high",
+    "slope",
+    "ci_low",
+    "ci_high",
+]
+
+
+def local_slope_rows(results: dict) -> list[dict]:
+    """Slopes between neighbouring S (the curve's shape), with 95 % intervals."""
+    rows = []
+    for res in empirical_results(results):
+        for f in res["fit"]["power_law"]:
+            if f["attack"] not in ATTACK_NAMES:
+                continue
+            for ls in f.get("local_slopes", []):
+                rows.append(
+                    {
+                        "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
+                        "classes": f["classes"],
+                        "fpr": f["fpr"],
+                        "shots_low": ls["shots_low"],
+                        "shots_high": ls["shots_high"],
+                        "slope": ls["slope"],
+                        "ci_low": ls["slope_ci"][0],
+                        "ci_high": ls["slope_ci"][1],
+                    }
+                )
+    return rows
+
+
+CHANGE_COLUMNS = ["source", "setting", "fpr", "slope_v0.1", "slope", "ci_low", "ci_high", "n"]
+REFERENCE = Path(__file__).parent / "reference" / "slopes-v0.1.csv"
+
+
+def change_rows(results: dict) -> list[dict]:
+    """Real-model slopes of this release beside the first release's (paper/reference/), matched
+    by source, setting and FPR."""
+    if not REFERENCE.exists():
+        return []
+    old = {(r["source"], r["setting"], float(r["fpr"])): r for r in read_table(REFERENCE)}
+    rows = []
+    for r in slope_rows(results):
+        before = old.get((r["source"], r["setting"], float(r["fpr"])))
+        if before is None or "/" not in r["source"]:
+            continue
+        rows.append(r | {"slope_v0.1": float(before["slope"]) if before["slope"] else None})
+    return rows
+
+
 # --------------------------------------------------------------------------- DP shots
 DP_COLUMNS = [
     "epsilon",
     "fpr",
     "theory_average",
     "empirical_average",
+    "empirical_average_low",
+    "empirical_average_high",
     "empirical_most_vulnerable",
+    "empirical_most_vulnerable_low",
+    "empirical_most_vulnerable_high",
     "published_average",
     "published_most_vulnerable",
 ]
@@ -223,30 +368,53 @@ def dp_rows(results: dict, profile) -> list[dict]:
             ):
                 if law is None:
                     continue
-                try:
-                    res = dp_shots_from_power_law(law[0], law[1], eps, profile.delta, alpha)
-                except ValueError:  # a law that does not fall (enough) never enters the bound
-                    continue
-                row[column] = res.shots_ceil  # whole shots per class
+                # The slope's interval, the line pivoting about the fit's centre (where the
+                # fitted value is best known), gives an interval of shots.
+                for suffix, (slope, icept) in zip(("", "_low", "_high"), _pivoted(law)):
+                    try:
+                        res = dp_shots_from_power_law(slope, icept, eps, profile.delta, alpha)
+                    except ValueError:  # a law that does not fall (enough): never inside
+                        continue
+                    row[column + suffix] = res.shots_ceil  # whole shots per class
+                if row.get(column + "_low") and row.get(column + "_high"):
+                    lo, hi = sorted((row[column + "_low"], row[column + "_high"]))
+                    row[column + "_low"], row[column + "_high"] = lo, hi
             row["published_average"] = PUBLISHED_DP_SHOTS.get((eps, alpha))
             row["published_most_vulnerable"] = PUBLISHED_DP_WORST if eps == 1.0 else None
             rows.append(row)
     return rows
 
 
+def _pivoted(law: dict):
+    """(slope, intercept) at the estimate and at both ends of the slope's interval, each line
+    through the fit's centre (mean log10 S of the fitted points, its fitted value)."""
+    centre = law["centre"]
+    y = law["intercept"] + law["slope"] * centre
+    for slope in (law["slope"], *law["slope_ci"]):
+        if slope is None:
+            continue
+        yield slope, y - slope * centre
+
+
 def _empirical_laws(results: dict) -> dict:
-    """(slope, intercept) of the headline run's C = 2 LiRA laws: average and maximum example."""
+    """The headline run's C = 2 LiRA laws (average and maximum example), with their intervals."""
     laws = {}
-    runs = empirical_results(results)
-    if not runs:
+    run = headline_run(results)
+    if run is None:
         return laws
-    fits = runs[0]["fit"]
+    fits = run["fit"]
+
+    def law(f):
+        shots = [s for s, k in zip(f["shots"], f["kept"]) if k] if "shots" in f else []
+        centre = float(np.mean(np.log10(shots))) if shots else 0.0
+        return {k: f[k] for k in ("slope", "intercept", "slope_ci")} | {"centre": centre}
+
     for f in fits["power_law"]:
         if "error" not in f and f["attack"] == "lira_online" and f["classes"] == 2:
-            laws[("average", f["fpr"])] = (f["slope"], f["intercept"])
+            laws[("average", f["fpr"])] = law(f)
     for f in fits["per_example"]["quantile_fits"]:
         if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
-            laws[("maximum", f["fpr"])] = (f["slope"], f["intercept"])
+            laws[("maximum", f["fpr"])] = law(f)
     return laws
 
 
@@ -310,6 +478,30 @@ def write_tables(results: dict, profile, out: Path) -> list[Path]:
         REGRESSION_COLUMNS,
         tables / "regression",
         "Regression log10(TPR-FPR) = beta_S log10 S + beta_C log10 C + beta_0",
+    )
+    written += write_table(
+        change_rows(results),
+        CHANGE_COLUMNS,
+        tables / "slopes_change",
+        "Real-model slopes: the first release (v0.1) beside the corrected measurement",
+    )
+    written += write_table(
+        lambda_rows(results),
+        LAMBDA_COLUMNS,
+        tables / "lambda",
+        "C = 2 slopes against the mean-loss L2 strength lambda",
+    )
+    written += write_table(
+        saturation_rows(results),
+        CUT_COLUMNS,
+        tables / "saturation",
+        "Slopes under other saturation cuts",
+    )
+    written += write_table(
+        local_slope_rows(results),
+        LOCAL_COLUMNS,
+        tables / "local_slopes",
+        "Local slopes between neighbouring S",
     )
     written += write_table(
         dp_rows(results, profile),

@@ -19,7 +19,7 @@ from mialaw.theory.model import GaussianModel
 
 # --------------------------------------------------------------------------- reference quadrature
 def _uv_average_lira_advantage(dim, sigma, shots, fpr):
-    """E_x[Φ(a + |Δ|) - α] by nested adaptive quadrature in science.md's coordinates:
+    """E_x[Φ(a + |Δ|) - α] by nested adaptive quadrature in theory/science.md's coordinates:
     u = <m, ε> ~ N(0, σ²), p = sqrt(v) = |ε_⊥| ~ σ·χ_{d-1}; <x, x - m> = u + u² + p²,
     q = σ²((1 + u)² + p²). The kink p² = -u - u² and the points u = -1, 0 are breakpoints."""
     a = ndtri(fpr)
