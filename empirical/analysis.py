@@ -192,16 +192,18 @@ class Run:
 
 
 def load_run(out_dir, *, fpr=None, cells=None) -> Run:
-    """Read a run directory: settings.json and every cell (or only ``cells``: (C, S, seed)s)."""
+    """Read a run directory: settings.json and the cells of its configuration (or ``cells``:
+    (C, S, seed)s). Cells of an earlier, larger sweep into the same folder are not read."""
     from mialaw.empirical.experiment import cell_name, load_cell, read_settings
 
     out_dir = Path(out_dir)
     settings = read_settings(out_dir)
     alphas = tuple(settings["config"]["fpr"]) if fpr is None else tuple(fpr)
-    if cells is None:
-        paths = sorted((out_dir / "cells").glob("C*_S*_seed*.npz"))
-    else:
-        paths = [out_dir / "cells" / cell_name(*c) for c in cells]
+    if cells is None:  # exactly the cells of the run's (latest) configuration, never a glob
+        from mialaw.empirical.experiment import RunConfig
+
+        cells = RunConfig.from_dict(settings["config"]).cells()
+    paths = [out_dir / "cells" / cell_name(*c) for c in cells]
     summaries = []
     for path in paths:
         if not path.exists():

@@ -140,7 +140,8 @@ def _load_fashion_mnist(data_dir, split: str, options: dict):
     for root in _data_roots(data_dir):
         candidates += [root, root / "fashion-mnist", root / "fashion_mnist", root / "FashionMNIST"]
         candidates += [root / "FashionMNIST" / "raw"]
-    if data_dir is None:
+    if data_dir is None and not os.environ.get("MIALAW_DATA"):
+        # A folder the user names (even an empty one) replaces the system copy.
         candidates.append(FASHION_MNIST_SYSTEM_DIR)
     parts = ("train", "t10k") if split == "all" else ("train" if split == "train" else "t10k",)
     for directory in candidates:

@@ -26,6 +26,7 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
 
     # Minor tick labels on log axes crowd small panels; the major decades are enough.
     for ax in fig.axes:
+        _mark_empty(ax)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
@@ -39,15 +40,31 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     return paths
 
 
+def _mark_empty(ax) -> None:
+    """A log-log panel with nothing positive to draw (e.g. every point unresolvable at this FPR)
+    says so on linear axes instead of failing to scale."""
+    if ax.get_yscale() != "log":
+        return
+    ys = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()]
+    if any(np.any(np.isfinite(y) & (y > 0)) for y in ys if y.size):
+        return
+    ax.set_xscale("linear")
+    ax.set_yscale("linear")
+    ax.text(0.5, 0.5, "no resolvable point", ha="center", va="center", transform=ax.transAxes)
+
+
 def _errorbars(ax, shots, tpr, ci, fpr, **style):
-    """Advantage TPR − α with its Clopper–Pearson interval, drawn only where it is positive."""
-    shots, tpr, ci = np.asarray(shots, float), np.asarray(tpr, float), np.asarray(ci, float)
+    """Advantage TPR − α with its interval, drawn only where it is positive (unresolvable points,
+    whose TPR is None, are not drawn)."""
+    shots, tpr = np.asarray(shots, float), np.asarray(tpr, float)
+    ci = np.asarray(ci, float).reshape(-1, 2)
     adv = tpr - fpr
-    ok = adv > 0
+    ok = np.isfinite(adv) & (adv > 0)
     if not ok.any():
         return
     low = np.clip(adv - (ci[:, 0] - fpr), 0, None)
-    high = ci[:, 1] - fpr - adv
+    # A percentile interval need not contain its estimate exactly: no negative bar lengths.
+    high = np.clip(ci[:, 1] - fpr - adv, 0, None)
     low = np.minimum(low, adv * 0.999)  # keep the bar on a log axis
     style = {"marker": "o"} | style
     ax.errorbar(shots[ok], adv[ok], yerr=[low[ok], high[ok]], ls="none", ms=3, capsize=2, **style)

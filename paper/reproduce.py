@@ -148,14 +148,25 @@ def reproduce(
         # Keyed by the runs' own configurations: redone whenever one of them changes.
         config = {e.label: config_key(configs[e.label]) for e in image_runs}
         plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
+        needs = {"empirical-combined": {f"empirical-{e.label}" for e in image_runs}}
+    else:
+        needs = {}
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
+    skipped: set[str] = set()
     for name, config, compute, estimate in plan:
+        missing = sorted(needs.get(name, set()) & skipped)
+        if missing:  # a stage that builds on a skipped one is skipped too, with a note
+            skipped.add(name)
+            report.notes.append(f"{name} skipped: it needs {', '.join(missing)}")
+            print(f"note: {report.notes[-1]}", file=stream)
+            continue
         try:
             report.results[name] = runner.run(name, config, compute, estimate)
         except FileNotFoundError as err:
             # A dataset or weight file that is not on this machine: say how to get it, carry on.
             if not name.startswith("empirical-"):
                 raise
+            skipped.add(name)
             report.notes.append(f"{name} skipped: {err}")
             print(f"note: {report.notes[-1]}", file=stream)
     if "derive" in report.results and not report.results["derive"]["all_verified"]:

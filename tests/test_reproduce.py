@@ -154,3 +154,31 @@ def test_missing_dataset_is_skipped_with_a_note(tmp_path, monkeypatch):
     if rp.empirical_available():
         assert any("apt-get install dataset-fashion-mnist" in n for n in report.notes)
     assert (tmp_path / "paper.md").exists() and report.ok
+
+
+def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
+    tmp_path, monkeypatch
+):
+    """MIALAW_DATA naming an empty folder: Fashion-MNIST is not found (even if installed), its
+    stage is skipped, the cross-dataset stage that needs it is skipped too, and the run completes."""
+    import dataclasses
+
+    from mialaw.paper import profiles
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("MIALAW_DATA", str(empty))
+    smoke = profiles.PROFILES["smoke"]
+    fashion = profiles._empirical(
+        "fashion", "fashion-mnist", "efficientnet-lite0", (2,), (1, 2), 4, 1
+    )
+    tiny = dataclasses.replace(
+        smoke, name="tiny", simulations=(), empirical=(fashion, smoke.empirical[0])
+    )
+    monkeypatch.setitem(profiles.PROFILES, "tiny", tiny)
+    log = io.StringIO()
+    report = rp.reproduce("tiny", tmp_path / "out", device="cpu", stream=log, skip=("derive",))
+    assert report.ok and (tmp_path / "out" / "paper.md").exists()
+    assert any(n.startswith("empirical-fashion skipped") for n in report.notes), report.notes
+    assert any(n.startswith("empirical-combined skipped: it needs") for n in report.notes)
+    assert "empirical-digits-pixels" in report.results
