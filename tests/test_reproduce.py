@@ -160,7 +160,8 @@ def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
     tmp_path, monkeypatch
 ):
     """MIALAW_DATA naming an empty folder: Fashion-MNIST is not found (even if installed), its
-    stage is skipped, the cross-dataset stage that needs it is skipped too, and the run completes."""
+    stage is skipped, the cross-dataset stage that needs it is skipped too, and the run
+    completes."""
     import dataclasses
 
     from mialaw.paper import profiles
