@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import empirical_results
+from .tables import ATTACK_NAMES, empirical_results
 
 FIG_FORMATS = ("png", "svg")
 
@@ -332,6 +332,68 @@ def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
     return _save(fig, out, "quantiles")
 
 
+def _local_errorbars(ax, slopes, **style):
+    """Local slopes (dicts with shots_low/high, slope, slope_ci) at the geometric mid S."""
+    if not slopes:
+        return
+    mid = np.array([np.sqrt(d["shots_low"] * d["shots_high"]) for d in slopes])
+    y = np.array([d["slope"] for d in slopes])
+    lo = np.array([d["slope_ci"][0] for d in slopes], dtype=float)
+    hi = np.array([d["slope_ci"][1] for d in slopes], dtype=float)
+    ax.errorbar(mid, y, yerr=[y - lo, hi - y], ms=3, capsize=2, **({"marker": "o"} | style))
+
+
+def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
+    """The curve's shape: local slopes of log10(TPR − FPR) between neighbouring S, real models
+    (C = 2) beside the exact theory and the simulated LiRA, against the −½ of the theorem."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(fprs), figsize=(3.6 * len(fprs), 3.0), squeeze=False)
+    theory = results.get("theory")
+    for ax, alpha in zip(axes[0], fprs):
+        ax.axhline(-0.5, color="k", lw=0.8, ls=":", label="−½")
+        if theory:
+            rows = sorted(
+                (r["shots"], r["log_advantage_lira"])
+                for r in theory["rows"]
+                if r["fpr"] == alpha and 1 <= r["shots"] <= 1e5
+            )
+            s, y = np.array(rows).T
+            ax.plot(
+                np.sqrt(s[1:] * s[:-1]),
+                np.diff(y) / np.diff(np.log(s)),
+                "k-",
+                lw=1,
+                label="exact theory (d = 64)",
+            )
+        for name, res in results.items():
+            if not name.startswith("simulate-") or res["config"]["attack"] == "oracle":
+                continue
+            fit = res["fit"].get(str(alpha)) or {}
+            _local_errorbars(
+                ax,
+                fit.get("local_slopes"),
+                ls="none",
+                marker="s",
+                color="0.5",
+                label=f"simulated {res['config']['attack']}",
+            )
+        for res in empirical_results(results):
+            for f in res["fit"]["power_law"]:
+                if f["classes"] == 2 and f["fpr"] == alpha and f["attack"] in ATTACK_NAMES:
+                    _local_errorbars(
+                        ax,
+                        f.get("local_slopes"),
+                        ls="-",
+                        lw=0.8,
+                        label=f"{res['label']} ({ATTACK_NAMES[f['attack']]})",
+                    )
+        ax.set(xscale="log", xlabel="S", title=f"FPR {alpha:g}")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("local slope of log(TPR − FPR)")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return _save(fig, out, "local_slopes")
+
+
 def write_figures(results: dict, profile, out: Path) -> list[Path]:
     figs = Path(out) / "figures"
     written = law_figure(results, profile.fpr, figs)
@@ -340,4 +402,5 @@ def write_figures(results: dict, profile, out: Path) -> list[Path]:
     written += per_example_figure(results, profile.fpr[0], figs, out)
     written += roc_figure(results, figs, out)
     written += quantile_figure(results, profile.fpr, figs)
+    written += local_slope_figure(results, profile.fpr, figs)
     return written
