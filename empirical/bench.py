@@ -3,25 +3,38 @@
 Every comparison runs the baseline and the fast path side by side in this process and prints the
 ratio.
 
-* ``heads``: 65 linear softmax heads (S = 256 shots, C = 10 classes, 1280 features: 5,120
-  candidates, 2,560 per model) trained as one batched problem (``train_linear_heads``, float32)
-  against fitting them one by one with scikit-learn's ``LogisticRegression`` (lbfgs, same
-  objective Σ CE + λ/2·||W||², C = 1/λ). The final objectives of both are evaluated here in
-  float64 and compared ("equal final loss"); the achieved GFLOP/s of the batched solver (its GEMM
-  work over its wall time) is set against a plain torch matmul of the same shapes.
-* ``lira``: the shared ``mialaw.theory.lira.lira_scores`` (online, per-example variance) against
-  a straightforward reference that, per target model, loops over the examples with ragged
-  IN/OUT lists of shadow models, at 20,000 examples × 256 models × 2 queries. The reference is
-  timed on a few targets (``--lira-targets``) and the per-target times are compared with the
-  fast path computing all 256 targets at once; the scores of those targets must agree to 1e-9.
-* ``cells``: the time of full-profile cells (65 models, 1280 features) for C ∈ {2, 5, 10} and
-  S = 1 … 256 on synthetic features, and the estimated time of the full-profile sweep
-  (× seeds). Feature extraction is not included.
+* ``heads``: 64 linear softmax heads (S = 256 shots, C = 10 classes, 1280 features: 5,120
+  candidates, 2,560 per model, in complementary pairs as in the sweeps) trained as one batched
+  problem (``train_linear_heads``, float32) against fitting them one by one with scikit-learn's
+  ``LogisticRegression`` (lbfgs, same objective Σ CE + λ/2·||W||², C = 1/λ). The final
+  objectives of both are evaluated here in float64 and compared ("equal final loss"); the
+  achieved GFLOP/s of the batched solver (its GEMM work over its wall time) is set against a
+  plain torch matmul of the same shapes.
+* ``lira``: the shared ``mialaw.theory.lira.lira_scores`` (online, per-example variance,
+  leave-one-out ``rotation="loo"``) against a straightforward reference that, per target model,
+  loops over the examples with ragged IN/OUT lists of shadow models, at 20,000 examples × 256
+  models × 2 queries. The reference is timed on a few targets (``--lira-targets``) and the
+  per-target times are compared with the fast path computing all 256 targets at once; the
+  scores of those targets must agree to 1e-9.
+* ``cells``: the time of full-profile cells (64 shadows + 2 = 66 models, 1280 features) for
+  C ∈ {2, 5, 10} and S = 1 … 256 on synthetic features, and the estimated time of the
+  full-profile sweep (× seeds). Feature extraction is not included.
+* ``features``: frozen EfficientNet-Lite0 feature extraction on CPU at 224 px over 256
+  Fashion-MNIST images (scikit-learn's digits where Fashion-MNIST is not installed): the
+  reference torch path (``extract_features(..., fast=False)``) against the default engine
+  (onnxruntime where installed), interleaved over ``--rounds`` so that a change of machine load
+  hits both alike. Prints images/s (wall) and CPU ms per image of each, the ratio, the max
+  relative difference of the features and whether the fast features are bit-identical across
+  two runs.
+
+With no arguments, ``heads`` and ``lira`` run. ``--tiny`` (or the environment variable
+``MIALAW_BENCH_TINY=1``) shrinks every benchmark to a seconds-long smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -46,15 +59,15 @@ def _objective(w, b, x, y, lam) -> float:
     return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].sum() + 0.5 * lam * np.sum(w * w))
 
 
-def bench_heads(models=65, shots=256, classes=10, dim=1280, sklearn_models=None, lam=1.0):
+def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None, lam=1.0):
     import torch
     from sklearn.linear_model import LogisticRegression
 
     from mialaw.empirical import heads as heads_mod
-    from mialaw.empirical.experiment import balanced_keep
+    from mialaw.empirical.experiment import paired_keep
 
     x, y = _features(shots, classes, dim)
-    keep = balanced_keep(models, y, seed=0)
+    keep = paired_keep(models, y, seed=0)
     x64 = x.astype(np.float64)
     n = x.shape[0]
 
@@ -153,21 +166,21 @@ def _reference_lira(keep, stats, targets):
 
 
 def bench_lira(examples=20000, models=256, queries=2, targets=3):
-    from mialaw.empirical.experiment import balanced_keep
+    from mialaw.empirical.experiment import paired_keep
     from mialaw.theory.lira import lira_scores
 
     rng = np.random.default_rng(0)
-    keep = balanced_keep(models, np.zeros(examples), seed=1)
+    keep = paired_keep(models, np.zeros(examples), seed=1)
     stats = rng.standard_normal((models, examples, queries)) + 0.3 * keep[:, :, None]
     chosen = list(range(targets))
     start = time.perf_counter()
     ref = _reference_lira(keep, stats, chosen)
     t_ref = (time.perf_counter() - start) / targets
     start = time.perf_counter()
-    fast = lira_scores(keep, stats, online=True, variance="per-example")
+    fast = lira_scores(keep, stats, online=True, variance="per-example", rotation="loo")
     t_fast = (time.perf_counter() - start) / models
     start = time.perf_counter()
-    fast_subset = lira_scores(keep, stats, targets=chosen)
+    fast_subset = lira_scores(keep, stats, targets=chosen, rotation="loo")
     t_subset = (time.perf_counter() - start) / targets
     err = max(np.abs(fast[chosen] - ref).max(), np.abs(fast_subset - ref).max())
     print(f"[lira] {examples} examples x {models} models x {queries} queries, online LiRA")
@@ -239,16 +252,116 @@ def bench_cells(
     return {"minutes": total * seeds / 60}
 
 
-def main(argv=None) -> int:
+def _bench_images(n: int):
+    """The first ``n`` Fashion-MNIST training images, else scikit-learn's digits (as uint8)."""
+    from mialaw.empirical.datasets import DatasetNotFoundError, load_dataset
+
+    try:
+        ds = load_dataset("fashion-mnist")
+    except DatasetNotFoundError:
+        ds = load_dataset("digits")
+    if n > len(ds):
+        raise ValueError(f"{ds.name} has {len(ds)} images; asked for {n}")
+    return ds.name, np.ascontiguousarray(ds.images[:n])
+
+
+def _timed(function):
+    """(result, wall seconds, CPU seconds of all the process's threads)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bench_features(images=256, resolution=224, rounds=2):
+    """Reference torch path vs the default engine on the same images, interleaved."""
+    import torch
+
+    from mialaw.empirical.backbones import get_backbone, relative_difference
+    from mialaw.empirical.features import extract_features
+
+    if rounds < 1 or images < 1:
+        raise ValueError(f"images and rounds must be >= 1; got {images}, {rounds}")
+    name, batch = _bench_images(images)
+    backbone = get_backbone("efficientnet-lite0", device="cpu", resolution=resolution)
+
+    def run(fast):
+        return extract_features(backbone, batch, fast=fast, progress=False)
+
+    # Warm-up: the fast engine exports and checks its graph on first use (a one-off cost).
+    _, setup, _ = _timed(lambda: extract_features(backbone, batch[:2], progress=False))
+    extract_features(backbone, batch[:8], fast=False, progress=False)
+    best = {"reference": (np.inf, np.inf), "fast": (np.inf, np.inf)}
+    out = {}
+    for _ in range(rounds):
+        for label, fast in (("reference", False), ("fast", True)):
+            out[label], wall, cpu = _timed(lambda fast=fast: run(fast))
+            best[label] = (min(best[label][0], wall), min(best[label][1], cpu))
+    again = run(True)
+    ref, fast = out["reference"], out["fast"]
+    rel = relative_difference(fast, ref)
+    big = np.abs(ref) > 1e-2 * np.abs(ref).max()  # elementwise, where |ref| is not tiny
+    elementwise = float((np.abs(fast - ref)[big] / np.abs(ref[big])).max())
+    speed = {k: images / v[0] for k, v in best.items()}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"[features] efficientnet-lite0 at {resolution} px, {images} {name} images, CPU, "
+        f"{torch.get_num_threads()} threads, best of {rounds} interleaved rounds "
+        f"(load average {load})"
+    )
+    print(f"  engine: {backbone.engine_name} (export + check on first use: {setup:.1f} s)")
+    for label in ("reference", "fast"):
+        print(
+            f"  {label:9s}: {speed[label]:7.1f} images/s, "
+            f"{best[label][1] / images * 1e3:6.1f} CPU ms per image"
+        )
+    print(
+        f"  speed-up: {speed['fast'] / speed['reference']:.2f}x (wall), "
+        f"{best['reference'][1] / best['fast'][1]:.2f}x (CPU time)"
+    )
+    print(
+        f"  max |fast - ref| / max |ref|: {rel:.1e}; elementwise relative where |ref| > 1% of "
+        f"max: {elementwise:.1e}; fast bit-identical across runs: {np.array_equal(again, fast)}"
+    )
+    return {
+        "speedup": speed["fast"] / speed["reference"],
+        "relative_difference": rel,
+        "bit_identical": bool(np.array_equal(again, fast)),
+        "engine": backbone.engine_name,
+    }
+
+
+BENCHMARKS = ("heads", "lira", "cells", "features")
+DEFAULT_BENCHMARKS = ("heads", "lira")
+#: Seconds-long sizes for smoke runs (``--tiny``): the same code paths on small problems.
+TINY = {
+    "heads": dict(models=4, shots=8, classes=3, dim=16),
+    "lira": dict(examples=200, models=16, queries=2, targets=2),
+    "cells": dict(classes=(2,), shots=(1, 2), shadows=4, seeds=1, dim=16),
+    "features": dict(images=6, resolution=32, rounds=1),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    # No `choices` here: argparse checks a list default of nargs="*" against them and fails
+    # (the old bug); main() validates the names instead.
     parser.add_argument(
-        "which", nargs="*", default=["heads", "lira"], choices=["heads", "lira", "cells"]
+        "which",
+        nargs="*",
+        metavar="BENCHMARK",
+        help=f"any of {', '.join(BENCHMARKS)} (default: {' '.join(DEFAULT_BENCHMARKS)})",
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        default=os.environ.get("MIALAW_BENCH_TINY", "") not in ("", "0"),
+        help="seconds-long smoke sizes (default from MIALAW_BENCH_TINY)",
     )
     parser.add_argument(
         "--sklearn-models",
         type=int,
         default=None,
-        help="time scikit-learn on this many heads and scale (default: all 65)",
+        help="time scikit-learn on this many heads and scale (default: all 64)",
     )
     parser.add_argument("--lira-targets", type=int, default=3)
     parser.add_argument(
@@ -258,12 +371,33 @@ def main(argv=None) -> int:
         help="cells: time on Fashion-MNIST efficientnet-lite0 features (this many per class)",
     )
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument(
+        "--images", type=int, default=None, help="features: number of images (default 256)"
+    )
+    parser.add_argument(
+        "--resolution", type=int, default=None, help="features: input resolution (default 224)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="features: interleaved rounds (default 2)"
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
-    if "heads" in args.which:
-        bench_heads(sklearn_models=args.sklearn_models)
-    if "lira" in args.which:
-        bench_lira(targets=args.lira_targets)
-    if "cells" in args.which:
+    which = list(dict.fromkeys(args.which)) or list(DEFAULT_BENCHMARKS)
+    unknown = [w for w in which if w not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    sizes = {k: dict(v) for k, v in TINY.items()} if args.tiny else {k: {} for k in BENCHMARKS}
+    features = {"images": args.images, "resolution": args.resolution, "rounds": args.rounds}
+    sizes["features"].update({k: v for k, v in features.items() if v is not None})
+    if "heads" in which:
+        bench_heads(sklearn_models=args.sklearn_models, **sizes["heads"])
+    if "lira" in which:
+        bench_lira(**{"targets": args.lira_targets, **sizes["lira"]})
+    if "cells" in which:
         real = None
         if args.real_max_per_class:
             real = dict(
@@ -274,7 +408,9 @@ def main(argv=None) -> int:
                 cache_dir=args.cache_dir,
                 device="cpu",
             )
-        bench_cells(real=real)
+        bench_cells(real=real, **sizes["cells"])
+    if "features" in which:
+        bench_features(**sizes["features"])
     return 0
 
 

@@ -9,11 +9,16 @@ entry whose key or checksum does not match is rebuilt with a
 
 The ``gaussian`` dataset (the theory's model in feature space) needs no backbone and no cache.
 
-Cost on CPU (EfficientNet-Lite0, BatchNorm folded, channels-last): about 50-60 ms of CPU time per
-image at 224 px, 25 ms at 160 px, 15 ms at 128 px. A sweep needs a pool, not the whole dataset:
-``max_per_class=1024`` (10,240 Fashion-MNIST images) covers S <= 256 with 512 examples per class
-left over as a held-out population. On a shared machine ``torch.set_num_threads(1)`` avoids
-spinning OpenMP threads (2 threads ran 1.5-3x slower than 1 under a load of 4 on 2 cores).
+Cost on CPU (EfficientNet-Lite0 at 224 px): about 10 ms of CPU time per image on the onnxruntime
+engine (the default when ``onnxruntime`` and ``onnx`` are installed; see
+:mod:`~mialaw.empirical.backbones`), 25-50 ms on the torch path (BatchNorm folded, channels-last;
+``engine="torch"``). ``python -m mialaw.empirical.bench features`` measures both side by side. A
+sweep needs a pool, not the whole dataset: ``max_per_class=1024`` (10,240 Fashion-MNIST images)
+covers S <= 256 with 512 examples per class left over as a held-out population. Both engines use
+``torch.get_num_threads()`` cores; on a shared machine ``torch.set_num_threads(1)`` avoids
+spinning OpenMP threads on the torch path (2 threads ran 1.5-3x slower than 1 under a load of 4
+on 2 cores). The engine is not part of the cache key: both give the same features up to float
+rounding (about 1e-6 relative), and either engine's features are bit-identical across runs.
 """
 
 from __future__ import annotations
@@ -160,12 +165,25 @@ def _check_batch_size(batch_size) -> int:
 
 
 def extract_features(
-    backbone, images, *, batch_size: int = 256, progress: bool = True, desc: str = ""
+    backbone,
+    images,
+    *,
+    batch_size: int = 256,
+    progress: bool = True,
+    desc: str = "",
+    fast: bool = True,
 ):
-    """Run ``backbone`` over ``images`` in batches; float32 (n, f) numpy array, finite-checked."""
+    """Run ``backbone`` over ``images`` in batches; float32 (n, f) numpy array, finite-checked.
+
+    ``fast=False`` runs the backbone's reference path (``extract_reference``: plain torch) instead
+    of its fastest engine; the benchmark and the tests compare the two.
+    """
     from tqdm.auto import tqdm
 
     batch_size = _check_batch_size(batch_size)
+    if not isinstance(fast, bool):
+        raise ValueError(f"fast must be True or False; got {fast!r}")
+    extract = backbone.extract if fast else backbone.extract_reference
     n = images.shape[0]
     chunks = []
     with tqdm(
@@ -173,7 +191,7 @@ def extract_features(
     ) as bar:
         for start in range(0, n, batch_size):
             batch = np.ascontiguousarray(images[start : start + batch_size])
-            chunks.append(backbone.extract(batch).detach().to("cpu").numpy().astype(np.float32))
+            chunks.append(extract(batch).detach().to("cpu").numpy().astype(np.float32))
             bar.update(batch.shape[0])
     return check_features(np.concatenate(chunks), name=f"{backbone.name} features")
 
@@ -236,6 +254,7 @@ def get_features(
     max_per_class: int | None = None,
     split: str = "train",
     weights=None,
+    engine: str = "auto",
     use_cache: bool = True,
     progress: bool = True,
     **dataset_options,
@@ -259,6 +278,10 @@ def get_features(
     flip : bool
         Also extract features of the horizontally flipped images (``FeatureSet.flipped``).
     device : "auto" (cuda if available), "cpu" or "cuda".
+    engine : "auto", "torch" or "onnxruntime"
+        How a torch backbone runs on CPU (see :func:`~mialaw.empirical.backbones.get_backbone`):
+        by default onnxruntime where installed. Not part of the cache key (same features up to
+        float rounding).
     cache_dir : path, optional
         Default ``$MIALAW_CACHE`` or ``~/.cache/mialaw``. ``use_cache=False`` neither reads nor
         writes.
@@ -289,13 +312,15 @@ def get_features(
     else:
         select = np.arange(len(ds), dtype=np.int64)
     if isinstance(backbone, Backbone):
-        if resolution is not None or weights is not None:
+        if resolution is not None or weights is not None or engine != "auto":
             raise ValueError(
-                "resolution and weights apply to a backbone name, not a built backbone"
+                "resolution, weights and engine apply to a backbone name, not a built backbone"
             )
         bb = backbone
     else:
-        bb = get_backbone(backbone, device=device, weights=weights, resolution=resolution)
+        bb = get_backbone(
+            backbone, device=device, weights=weights, resolution=resolution, engine=engine
+        )
     if ds.images.dtype != np.uint8:
         raise ValueError(f"dataset images must be uint8; got {ds.images.dtype}")
 
