@@ -115,33 +115,58 @@ def _shadow_counts(keep, removed, variance, online):
     return n_in, n_out
 
 
-def _moments(values, member, removed, counts, variance, ddof):
-    """Mean and variance over the shadow models where ``member``, per target (T, N, Q).
+def _centred(keep, stats):
+    """Sums over all models, computed once for the IN and the OUT fits.
 
-    Sums are taken around each example's overall mean so that removing models stays accurate (no
-    catastrophic cancellation); the removed models' contributions are subtracted.
+    Deviations d from each example's mean over all models are laid out (N, Q, M), so every sum
+    over models is one contiguous pass (einsum, no temporaries), and sums around the mean stay
+    accurate when models are removed (no catastrophic cancellation). Since Σ_m d = 0, the OUT
+    sums follow from the IN sums: Σ_out d = −Σ_in d and Σ_out d² = Σ d² − Σ_in d². One copy,
+    centred in place: fresh large arrays cost more than the arithmetic here.
     """
-    w = member[:, :, None]
-    centre = values.mean(0, keepdims=True)
-    d = np.where(w, values - centre, 0.0)
-    s1 = d.sum(0)[None] - sum(d[r] for r in removed)
-    s2 = (d * d).sum(0)[None] - sum(d[r] ** 2 for r in removed)
+    d = np.moveaxis(stats, 0, -1).copy(order="C")
+    centre = d.mean(-1)
+    d -= centre[..., None]
+    w = np.ascontiguousarray(keep.T).astype(np.float64)  # (N, M); transposing bools is cheaper
+    s1_in = np.einsum("nqm,nm->nq", d, w)
+    s2_in = np.einsum("nqm,nqm,nm->nq", d, d, w)
+    s2_all = np.einsum("nqm,nqm->nq", d, d)
+    return {"centre": centre, "d": d, True: (s1_in, s2_in), False: (-s1_in, s2_all - s2_in)}
+
+
+def _moments(centred, member, side, removed, counts, variance, ddof):
+    """Mean and variance over the shadow models on ``side`` (IN: True), per target (T, N, Q)."""
+    centre, d = centred["centre"], centred["d"]
+    base1, base2 = centred[side]
+    # (T, N, Q) arrays are updated in place: with thousands of targets, allocating fresh large
+    # arrays costs more than the arithmetic.
+    s1 = np.broadcast_to(base1, (len(removed[0]),) + base1.shape).copy()
+    s2 = np.broadcast_to(base2, s1.shape).copy()
+    for r in removed:  # the removed models' own contributions, where they are on this side
+        own = np.where(member[r][:, :, None], np.moveaxis(d[:, :, r], -1, 0), 0.0)
+        s1 -= own
+        np.square(own, out=own)
+        s2 -= own
     cnt = counts[:, :, None].astype(np.float64)
-    mean_d = s1 / cnt
-    ss = np.maximum(s2 - s1 * mean_d, 0.0)  # within-example sum of squares
+    mean_d = np.divide(s1, cnt, out=s1)
+    ss = np.square(mean_d)
+    ss *= cnt
+    np.subtract(s2, ss, out=ss)
+    np.maximum(ss, 0.0, out=ss)  # within-example sum of squares
     if variance == "per-example":
-        var = ss / (cnt - ddof)
+        var = np.divide(ss, cnt - ddof, out=ss)
     elif variance == "global":  # pooled within-example variance, per target and query
         var = ss.sum(1, keepdims=True) / (cnt - ddof).sum(1, keepdims=True)
         var = np.broadcast_to(var, ss.shape)
     else:  # "fixed": all values of all examples together, spread between examples included
         total = cnt.sum(1, keepdims=True)
-        grand = (s1 + cnt * centre).sum(1, keepdims=True) / total
+        grand = (cnt * (mean_d + centre)).sum(1, keepdims=True) / total
         # Σ (v − grand)² = Σ_n [ss_n + cnt_n (mean_n − grand)²]
         between = cnt * (mean_d + centre - grand) ** 2
         var = (ss + between).sum(1, keepdims=True) / (total - ddof)
         var = np.broadcast_to(var, ss.shape)
-    return mean_d + centre, np.maximum(var, _MIN_VAR)
+    mean_d += centre
+    return mean_d, np.maximum(var, _MIN_VAR)
 
 
 def _median(values, member, removed, counts):
@@ -176,15 +201,11 @@ def _gather(v: np.ndarray, j: np.ndarray) -> np.ndarray:
     return v[j, n_idx, q_idx]
 
 
-def _gaussian(stats, member, removed, counts, variance, centre, ddof):
-    mean, var = _moments(stats, member, removed, counts, variance, ddof)
+def _gaussian(stats, centred, member, side, removed, counts, variance, centre, ddof):
+    mean, var = _moments(centred, member, side, removed, counts, variance, ddof)
     if centre == "median":
         mean = _median(stats, member, removed, counts)
     return mean, var
-
-
-def _log_normal(s, mean, var):
-    return -0.5 * (s - mean) ** 2 / var - 0.5 * np.log(var)
 
 
 def _check_options(variance, centre, rotation, ddof):
@@ -220,14 +241,26 @@ def lira_scores(
     removed = _removed(keep, targets, rotation)
     n_in, n_out = _shadow_counts(keep, removed, variance, online)
     fixed_in = variance == "fixed" and online  # the reference uses IN's spread for OUT too
-    mu_out, var_out = _gaussian(stats, ~keep, removed, n_out, variance, centre, ddof)
+    centred = _centred(keep, stats)  # shared by the IN and OUT fits
+    gaussian = dict(removed=removed, variance=variance, centre=centre, ddof=ddof)
+    mu_out, var_out = _gaussian(stats, centred, ~keep, False, counts=n_out, **gaussian)
     s = stats[targets]
     if not online:
         return log_ndtr((s - mu_out) / np.sqrt(var_out)).mean(-1)
-    mu_in, var_in = _gaussian(stats, keep, removed, n_in, variance, centre, ddof)
+    mu_in, var_in = _gaussian(stats, centred, keep, True, counts=n_in, **gaussian)
     if fixed_in:
         var_out = var_in
-    return (_log_normal(s, mu_in, var_in) - _log_normal(s, mu_out, var_out)).mean(-1)
+    # log N(s; μ_in, v_in) − log N(s; μ_out, v_out), in place (see _moments).
+    out = np.subtract(s, mu_out, out=mu_out)
+    np.square(out, out=out)
+    out /= var_out
+    inn = np.subtract(s, mu_in, out=mu_in)
+    np.square(inn, out=inn)
+    inn /= var_in
+    out -= inn
+    out += np.log(var_out / var_in)
+    out *= 0.5
+    return out.mean(-1)
 
 
 def _log_mean_sigmoid(s, weights, axis):
