@@ -131,18 +131,27 @@ class CellSummary:
         return float(np.sqrt(1 / n_in + 1 / (self.models - n_in)))
 
 
-def summarize_cell(arrays: dict, fpr) -> CellSummary:
-    """Evaluate one cell's saved arrays at the FPRs ``fpr``."""
+def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
+    """Evaluate one cell's saved arrays at the FPRs ``fpr``.
+
+    The attacks' scores are derived here from the saved statistics with the run's settings
+    (``config``: a ``RunConfig``; its defaults when None), by ``experiment.scores``; RMIA only
+    when the cell holds population statistics.
+    """
+    from mialaw.empirical.experiment import RunConfig, scores_of
     from mialaw.theory.measure import Experiment, mean_roc
 
     keep = np.asarray(arrays["keep"], dtype=bool)
     alphas = tuple(float(a) for a in fpr)
+    if config is None:
+        config = RunConfig(dataset="given", backbone="given")
+    all_scores = scores_of(keep, arrays["stats"], arrays.get("population_stats"), config)
     scores, roc = {}, {}
     example_tpr = np.full((len(alphas), keep.shape[1]), np.nan)
     for name in SCORES:
-        if name not in arrays:
+        if name not in all_scores:
             continue
-        scores[name] = np.asarray(arrays[name], dtype=np.float64)
+        scores[name] = all_scores[name]
         experiment = Experiment(scores[name], keep)
         roc[name] = mean_roc(experiment, ROC_GRID)
         if name == "lira_online":
@@ -194,21 +203,20 @@ class Run:
 def load_run(out_dir, *, fpr=None, cells=None) -> Run:
     """Read a run directory: settings.json and the cells of its configuration (or ``cells``:
     (C, S, seed)s). Cells of an earlier, larger sweep into the same folder are not read."""
-    from mialaw.empirical.experiment import cell_name, load_cell, read_settings
+    from mialaw.empirical.experiment import RunConfig, cell_name, load_cell, read_settings
 
     out_dir = Path(out_dir)
     settings = read_settings(out_dir)
     alphas = tuple(settings["config"]["fpr"]) if fpr is None else tuple(fpr)
     if cells is None:  # exactly the cells of the run's (latest) configuration, never a glob
-        from mialaw.empirical.experiment import RunConfig
-
         cells = RunConfig.from_dict(settings["config"]).cells()
     paths = [out_dir / "cells" / cell_name(*c) for c in cells]
+    config = RunConfig.from_dict(settings["config"])
     summaries = []
     for path in paths:
         if not path.exists():
             raise ValueError(f"{path} is missing; run the sweep to compute it")
-        summaries.append(summarize_cell(load_cell(path), alphas))
+        summaries.append(summarize_cell(load_cell(path), alphas, config))
     if not summaries:
         raise ValueError(f"{out_dir} holds no finished cells")
     summaries.sort(key=lambda c: (c.classes, c.shots, c.seed))

@@ -27,8 +27,7 @@ A cell of a sweep over classes C, shots S and seeds k (the measurement rules are
 Each cell is saved as ``cells/C{C}_S{S}_seed{k}.npz`` (written to a temporary file and renamed,
 so a cell file is either complete or absent) holding ``keep`` (bool, models × examples),
 ``stats`` (float64, models × examples × queries), ``population_stats`` (models × P × queries),
-``labels``, ``indices`` (into the feature set), the scores ``lira_online``, ``lira_offline``,
-``rmia`` (models × examples), ``grad_norm`` (models × examples; NaN for the MLP),
+``labels``, ``indices`` (into the feature set), ``grad_norm`` (models × examples; NaN for the MLP),
 ``atypicality`` (examples), ``objective``, ``iterations``, ``converged``, ``accuracy`` (per model,
 on the population), ``pool_overlap`` and ``train_seconds``. The run directory's
 ``settings.json`` records every setting; re-running into the same directory reuses finished
@@ -113,7 +112,8 @@ class RunConfig:
         cell, in complementary pairs, and every one is a target in turn.
     seeds : K >= 1 seeds 0..K-1 (part of a cell's identity: the candidate blocks depend on K).
     fpr : target FPRs α in (0, 1) for the reported TPRs.
-    attacks : subset of ("lira", "rmia") to report (all scores are always computed and saved).
+    attacks : subset of ("lira", "rmia") to report (scores are derived from the saved
+        statistics by the analysis, ``scores``).
     head : "linear" (softmax regression) or "mlp" (one hidden layer of ``hidden`` units).
     weight_decay : λ > 0 of (1/n)·Σ_i CE_i + (λ/2)||W||² per model (n = S·C, mean loss).
     flip : add the horizontally flipped image as a second query (needs flipped features).
@@ -437,22 +437,33 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
         "converged": np.asarray(heads.converged, dtype=bool),
         "train_seconds": np.float64(train_seconds),
     }
-    arrays |= _statistics(prepared, config, heads, x, pool, population, standardize, rng)
-    return arrays | scores(keep, arrays["stats"], arrays["population_stats"], config)
+    # The attacks' scores are not stored: the analysis derives them from the statistics, so a
+    # change to the scoring never leaves stale scores behind.
+    return arrays | _statistics(prepared, config, heads, x, pool, population, standardize, rng)
 
 
-def scores(keep, stats, population_stats, config: RunConfig) -> dict:
-    """The attacks' scores of every target model (pair rotation): models × examples each."""
-    from mialaw.theory.lira import lira_scores, rmia_scores
+def scores_of(keep, stats, population_stats, config: RunConfig) -> dict:
+    """The attacks' scores of every target model (models × examples each) from a cell's
+    statistics: LiRA online and offline by pair rotation (leave-one-out when the models do not
+    come in complementary pairs, e.g. imported runs), and RMIA when population statistics exist."""
+    from mialaw.theory.lira import complementary_pairs, lira_scores, rmia_scores
 
-    lira = dict(variance=config.variance, centre=config.centre, rotation="pairs")
-    return {
+    rotation = "pairs" if complementary_pairs(keep) else "loo"
+    lira = dict(variance=config.variance, centre=config.centre, rotation=rotation)
+    out = {
         "lira_online": lira_scores(keep, stats, online=True, **lira),
         "lira_offline": lira_scores(keep, stats, online=False, **lira),
-        "rmia": rmia_scores(
-            keep, stats, population_stats, a=config.rmia_a, gamma=config.rmia_gamma
-        ),
     }
+    if population_stats is not None:
+        out["rmia"] = rmia_scores(
+            keep,
+            stats,
+            population_stats,
+            a=config.rmia_a,
+            gamma=config.rmia_gamma,
+            rotation=rotation,
+        )
+    return out
 
 
 def _statistics(prepared, config, heads, x, pool, population, standardize, rng) -> dict:
@@ -488,12 +499,14 @@ def _statistics(prepared, config, heads, x, pool, population, standardize, rng) 
         "stats": stats,
         "population_stats": population_stats,
         "grad_norm": grad_norm,
-        "atypicality": atypicality(x, y, pop_x, y_all[population], classes=classes),
+        # 4,000 population examples estimate the class means and covariance well enough for a
+        # predictor (Ledoit–Wolf on all of them dominated the cost of a cell).
+        "atypicality": atypicality(x, y, pop_x[:4000], y_all[population][:4000], classes=classes),
         "accuracy": accuracy.mean(1),
     }
 
 
-_CELL_KEYS = ("keep", "stats", "population_stats", "labels", "lira_online", "lira_offline", "rmia")
+_CELL_KEYS = ("keep", "stats", "labels")
 
 
 def save_cell(path: Path, arrays: dict) -> None:

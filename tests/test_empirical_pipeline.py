@@ -68,8 +68,9 @@ def test_run_directory_format(digits_run):
             n = 2 * s * c
             assert cell["keep"].dtype == bool and cell["keep"].shape == (18, n)
             assert cell["stats"].dtype == np.float64 and cell["stats"].shape == (18, n, 1)
-            for name in ("lira_online", "lira_offline", "rmia"):
-                assert cell[name].shape == (18, n) and np.all(np.isfinite(cell[name]))
+            # statistics of every model on a held-out population (RMIA), never the candidates
+            assert cell["population_stats"].shape[:2] == (18, config.rmia_population)
+            assert "lira_online" not in cell  # scores are derived by the analysis
             assert np.array_equal(np.bincount(cell["labels"]), np.full(c, 2 * s))
             # complementary model pairs: every example IN for exactly 9 of the 18 models, and
             # every model on exactly S examples per class
@@ -93,7 +94,7 @@ def test_resume_reuses_cells_and_recomputes_identically(digits_run, tmp_path, ca
     again = run_sweep(config, out, progress=False, plots=False)
     assert first.stat().st_mtime_ns == stamp  # reused, not rewritten
     after = load_cell(removed)
-    for key in ("keep", "stats", "lira_online", "rmia", "indices"):
+    for key in ("keep", "stats", "population_stats", "indices", "atypicality"):
         assert np.array_equal(before[key], after[key]), key
     assert again.points == result.points
     other = RunConfig(**{**config.to_dict(), "weight_decay": 3.0})

@@ -121,7 +121,7 @@ def _centred(keep, stats):
     Deviations d from each example's mean over all models are laid out (N, Q, M), so every sum
     over models is one contiguous pass (einsum, no temporaries), and sums around the mean stay
     accurate when models are removed (no catastrophic cancellation). Since Σ_m d = 0, the OUT
-    sums follow from the IN sums: Σ_out d = −Σ_in d and Σ_out d² = Σ d² − Σ_in d². One copy,
+    sum of d follows from the IN sum: Σ_out d = −Σ_in d. One copy,
     centred in place: fresh large arrays cost more than the arithmetic here.
     """
     d = np.moveaxis(stats, 0, -1).copy(order="C")
@@ -130,8 +130,9 @@ def _centred(keep, stats):
     w = np.ascontiguousarray(keep.T).astype(np.float64)  # (N, M); transposing bools is cheaper
     s1_in = np.einsum("nqm,nm->nq", d, w)
     s2_in = np.einsum("nqm,nqm,nm->nq", d, d, w)
-    s2_all = np.einsum("nqm,nqm->nq", d, d)
-    return {"centre": centre, "d": d, True: (s1_in, s2_in), False: (-s1_in, s2_all - s2_in)}
+    # Not Σd² − Σ_in d²: when the OUT values nearly agree that difference loses their spread.
+    s2_out = np.einsum("nqm,nqm,nm->nq", d, d, 1.0 - w)
+    return {"centre": centre, "d": d, True: (s1_in, s2_in), False: (-s1_in, s2_out)}
 
 
 def _moments(centred, member, side, removed, counts, variance, ddof):
@@ -309,7 +310,8 @@ def rmia_scores(
     queries and the OUT shadows' mean p̄_out(x), Pr(x) = ((1 + a)·p̄_out(x) + (1 − a))/2 (for a
     population example every shadow is OUT) and log ratio(x) = log p_target(x) − log Pr(x), all in
     log space. The score of x is the fraction of the population z with
-    ratio(x)/ratio(z) >= gamma (``gamma`` = 2 as in Zarifzadeh et al.'s experiments).
+    ratio(x)/ratio(z) >= gamma (``gamma`` = 2 as in Zarifzadeh et al.'s experiments), made
+    continuous between counts (``_interpolated_fraction``) so that scores do not tie.
     """
     if not 0 <= a <= 1:
         raise ValueError(f"a must lie in [0, 1]; got {a!r}")
@@ -344,6 +346,22 @@ def rmia_scores(
         log_ratio_z = _log_mean_sigmoid(pop[t], np.ones(pop.shape[1:]), -1)[0] - _log_prior(
             pop, pop_w, (0, 2), a
         )
-        z = np.sort(log_ratio_z)
-        scores[row] = np.searchsorted(z, log_ratio_x - np.log(gamma), side="right") / z.size
+        scores[row] = _interpolated_fraction(np.sort(log_ratio_z), log_ratio_x - np.log(gamma))
     return scores
+
+
+def _interpolated_fraction(z, v):
+    """RMIA's count k = #{z <= v} of sorted population values z, made continuous: (k + u)/(P + 1)
+    with u in [0, 1) placing v between its neighbours z[k−1] and z[k] (beyond the ends,
+    1/(1 + distance) below z[0] and 1 − 1/(1 + distance) above z[P−1]). Equal counts are then
+    ordered by the likelihood ratio itself instead of tying: the counts alone tie heavily, and a
+    threshold between tied scores cannot reach α. The order of distinct counts is unchanged."""
+    k = np.searchsorted(z, v, side="right")
+    lo = z[np.clip(k - 1, 0, z.size - 1)]
+    hi = z[np.clip(k, 0, z.size - 1)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = (v - lo) / (hi - lo)  # 0 < k < P: z[k−1] <= v < z[k]
+    below = 1.0 / (1.0 + (z[0] - v))
+    above = 1.0 - 1.0 / (1.0 + (v - z[-1]))
+    u = np.where(k == 0, below, np.where(k == z.size, above, inside))
+    return (k + np.clip(u, 0.0, 1.0)) / (z.size + 1)
