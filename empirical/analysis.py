@@ -135,17 +135,24 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
     """Evaluate one cell's saved arrays at the FPRs ``fpr``.
 
     The attacks' scores are derived here from the saved statistics with the run's settings
-    (``config``: a ``RunConfig``; its defaults when None), by ``experiment.scores``; RMIA only
-    when the cell holds population statistics.
+    (``config``: a ``RunConfig``; its defaults when None), by ``experiment.scores_of``; RMIA only
+    when the cell holds population statistics. Cells that carry scores (imported from another
+    tool) are evaluated as they are.
     """
     from mialaw.empirical.experiment import RunConfig, scores_of
     from mialaw.theory.measure import Experiment, mean_roc
 
     keep = np.asarray(arrays["keep"], dtype=bool)
     alphas = tuple(float(a) for a in fpr)
-    if config is None:
-        config = RunConfig(dataset="given", backbone="given")
-    all_scores = scores_of(keep, arrays["stats"], arrays.get("population_stats"), config)
+    given = {name: arrays[name] for name in SCORES if name in arrays}
+    if given:  # imported cells carry the scores their tool computed (e.g. dedicated targets)
+        all_scores = {name: np.asarray(v, dtype=np.float64) for name, v in given.items()}
+    else:
+        if config is None:
+            config = RunConfig(dataset="given", backbone="given")
+        pop = arrays.get("population_stats")
+        pop = None if pop is None or np.size(pop) == 0 else pop
+        all_scores = scores_of(keep, arrays["stats"], pop, config)
     scores, roc = {}, {}
     example_tpr = np.full((len(alphas), keep.shape[1]), np.nan)
     for name in SCORES:

@@ -43,7 +43,9 @@ def _option(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="empirical_command", metavar="{run,fit}")
+    from mialaw.empirical import interchange_cli
+
+    sub = parser.add_subparsers(dest="empirical_command", metavar="{run,fit,score,import,export}")
     sub.required = True
 
     run = sub.add_parser(
@@ -55,13 +57,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--backbone", default="pixels", help="efficientnet-lite0, pixels, identity…")
     run.add_argument("--classes", type=int, nargs="+", required=True, metavar="C")
     run.add_argument("--shots", type=int, nargs="+", required=True, metavar="S")
-    run.add_argument("--shadows", type=int, default=16, metavar="M", help="shadow models (>= 2)")
+    run.add_argument(
+        "--shadows",
+        type=int,
+        default=16,
+        metavar="M",
+        help="shadow models per target (even, >= 4); M + 2 models are trained per cell",
+    )
     run.add_argument("--seeds", type=int, default=1, metavar="K")
     run.add_argument("--fpr", type=float, nargs="+", default=[0.1, 0.01, 0.001], metavar="A")
     run.add_argument("--attack", nargs="+", choices=["lira", "rmia"], default=["lira", "rmia"])
     run.add_argument("--head", choices=["linear", "mlp"], default="linear")
     run.add_argument("--hidden", type=int, default=128, help="MLP hidden units")
-    run.add_argument("--weight-decay", type=float, default=1.0, help="λ in ΣCE + λ/2·||W||²")
+    run.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.01,
+        help="λ in mean(CE) + λ/2·||W||² (on the mean loss: the same head at every S)",
+    )
+    run.add_argument("--rmia-gamma", type=float, default=2.0, help="RMIA's γ")
+    run.add_argument(
+        "--rmia-population", type=int, default=1000, help="held-out population size for RMIA"
+    )
     run.add_argument("--flip", action="store_true", help="add the flipped image as a query")
     run.add_argument("--variance", choices=["per-example", "global"], default="per-example")
     run.add_argument("--centre", choices=["mean", "median"], default="mean")
@@ -93,6 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--plot-dir", default=None, help="also write the plots here")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(handler=_fit)
+    interchange_cli.add_subcommands(sub)  # LiRA results to and from the reference code
 
 
 def _print(result, as_json: bool) -> None:
@@ -123,6 +141,8 @@ def _run(args) -> int:
         flip=args.flip,
         variance=args.variance,
         centre=args.centre,
+        rmia_gamma=args.rmia_gamma,
+        rmia_population=args.rmia_population,
         dataset_options=options,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,

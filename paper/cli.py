@@ -18,6 +18,8 @@ SUBCOMMANDS = {
     "simulate": ("mialaw.simulate.cli", "Monte Carlo of the membership game (oracle and LiRA)"),
     "empirical": ("mialaw.empirical.cli", "LiRA/RMIA against real fine-tuned classifiers"),
     "reproduce": ("mialaw.paper.reproduce", "run the whole study and write every figure and table"),
+    "audit": ("mialaw.empirical.audit_cli", "audit your own data: exposure now, shots needed"),
+    "predict": ("mialaw.empirical.predict_cli", "predict TPR at (S, C, FPR) from a fitted law"),
 }
 
 
