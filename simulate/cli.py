@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=64,
         metavar="M",
-        help="models for LiRA, even, >= 6 (leave-one-out rotation); default 64",
+        help="models for LiRA, even, >= 6 (each target IN for half of them); default 64",
     )
     parser.add_argument("--classes", type=int, default=2, metavar="C", help="classes; default 2")
     parser.add_argument(
@@ -67,9 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--evaluation",
-        default="loo",
-        choices=("loo", "dedicated"),
-        help="LiRA: leave-one-out rotation over the shadows, or dedicated target models",
+        default="pairs",
+        choices=("pairs", "loo", "dedicated"),
+        help="LiRA: pair rotation over complementary model pairs (default, untilted), "
+        "leave-one-out rotation (tilted; for old runs), or dedicated target models",
     )
     parser.add_argument(
         "--target-models",
@@ -77,6 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=16,
         metavar="T",
         help="dedicated target models for --evaluation dedicated (even); default 16",
+    )
+    parser.add_argument(
+        "--interval",
+        default="bootstrap",
+        choices=("bootstrap", "clopper-pearson"),
+        help="pooled TPR interval: bootstrap of threshold-then-count (default) or "
+        "Clopper-Pearson (ignores the threshold's noise; for comparison)",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=1000, metavar="B", help="bootstrap replicates (>= 100)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -95,18 +106,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _table(result) -> str:
     def fmt(v, spec=".4g"):
-        return "-" if v is None else format(v, spec)
+        return "-" if v is None or v != v else format(v, spec)  # v != v: NaN
 
-    head = ("S", "fpr", "tpr", "tpr_ci", "advantage", "theory", "per_example", "theory_pe")
+    head = (
+        "S",
+        "fpr",
+        "tpr",
+        "tpr_ci",
+        "achieved_fpr",
+        "advantage",
+        "theory",
+        "per_example",
+        "theory_pe",
+    )
     rows = [head]
     for p in result.points:
+        if p.resolvable:
+            tpr, ci = fmt(p.tpr, ".5f"), f"[{p.tpr_ci[0]:.5f}, {p.tpr_ci[1]:.5f}]"
+            adv = fmt(p.advantage, ".3e") + ("" if p.detected else "*")
+        else:
+            tpr, ci, adv = "unresolvable", "-", "-"
         rows.append(
             (
                 str(p.shots),
                 fmt(p.fpr),
-                fmt(p.tpr, ".5f"),
-                f"[{p.tpr_ci[0]:.5f}, {p.tpr_ci[1]:.5f}]",
-                fmt(p.advantage, ".3e") + ("" if p.resolvable else "*"),
+                tpr,
+                ci,
+                fmt(p.achieved_fpr, ".5f"),
+                adv,
                 fmt(p.theory_pooled, ".5f"),
                 fmt(p.per_example_tpr, ".5f"),
                 fmt(p.theory_per_example, ".5f"),
@@ -114,21 +141,26 @@ def _table(result) -> str:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    methods = sorted({p.interval_method for p in result.points if p.resolvable})
+    lines.append(f"tpr_ci ({result.config.level:.0%}): " + ("; ".join(methods) or "-"))
     lines.append(
-        "(* advantage not resolvably above zero: dropped from the fit; theory = exact "
-        "pooled Neyman-Pearson TPR, theory_pe = E_x[TPR_NP(x)] at per-example FPR)"
+        "(unresolvable: fewer than 1/fpr non-members, no TPR; * interval reaches fpr (not "
+        "detected); both are left out of the fits. theory = exact pooled Neyman-Pearson TPR, "
+        "theory_pe = E_x[TPR_NP(x)] at per-example FPR, per_example with Clopper-Pearson)"
     )
     for key, fit in result.fits().items():
         for name in ("pooled", "per_example", "theory_pooled"):
             f = fit.get(name)
             if f:
                 lo, hi = f["slope_ci"]
+                lo, hi = fmt(lo, ".4f"), fmt(hi, ".4f")
+                weighted = "weighted, " if f.get("weighted") else ""
                 lines.append(
                     f"fpr {key}: {name} slope {f['slope']:.4f} "
-                    f"[{lo:.4f}, {hi:.4f}] over {f['n']} points"
+                    f"[{lo}, {hi}] ({weighted}{f['n']} points)"
                 )
             elif name in fit:
-                lines.append(f"fpr {key}: {name} slope: n/a (< 2 resolvable points or no theory)")
+                lines.append(f"fpr {key}: {name} slope: n/a (< 2 detected points or no theory)")
     return "\n".join(lines)
 
 
@@ -179,6 +211,8 @@ def run(args) -> int:
         fit_min_shots=args.fit_min_shots,
         evaluation=args.evaluation,
         target_models=args.target_models,
+        interval=args.interval,
+        resamples=args.resamples,
     )
     result = run_sweep(config, progress=True)
     if args.out:

@@ -86,15 +86,23 @@ class Engine:
         )
         return Targets(proj, sqnorm, quad)
 
-    def keep(self, models: int, targets: int) -> np.ndarray:
-        """Balanced keep matrix (models × targets)."""
+    def keep(self, models: int, targets: int, *, pairs: bool = False) -> np.ndarray:
+        """Balanced keep matrix (models × targets): every target IN for exactly half the models.
+
+        ``pairs=True``: in complementary model pairs (row 2k+1 = not row 2k), as the pair
+        rotation needs; otherwise each column is a uniformly random balanced arrangement.
+        """
+        if models < 2 or models % 2:
+            raise ValueError(f"a balanced keep matrix needs an even number of models; got {models}")
         if self.name == "numba":
             from . import samplers
 
-            return samplers.draw_keep(models, targets, np.uint64(self.seed))
+            draw = samplers.draw_pair_keep if pairs else samplers.draw_keep
+            return draw(models, targets, np.uint64(self.seed))
         from . import numpy_engine
 
-        return numpy_engine.draw_keep(self._rng(2), models, targets)
+        draw = numpy_engine.draw_pair_keep if pairs else numpy_engine.draw_keep
+        return draw(self._rng(2), models, targets)
 
     def stats(
         self,

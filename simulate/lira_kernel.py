@@ -1,12 +1,14 @@
-"""Compiled LiRA scoring and pooled TPR for the Numba engine.
+"""Compiled LiRA scoring for the Numba engine.
 
-``lira_loo`` computes, for one query per example and the "mean" centre, exactly what
-``mialaw.theory.lira.lira_scores`` computes (leave-one-out rotation over all models; online or
-offline; per-example or global variance; same centring, ddof = 1 and variance floor), in one fused
-pass per example instead of a dozen array passes; the tests hold the two equal to rounding.
-``pooled_tpr_at_fpr`` gives the same result as ``mialaw.theory.metrics.tpr_at_fpr`` by a
-selection (O(n)) instead of a full sort: under the ≤ α rule with k = the largest count with
-k/negatives <= α, the best threshold lies just above u, the (k+1)-th largest negative score.
+``lira_pairs`` and ``lira_loo`` compute, for one query per example and the "mean" centre, exactly
+what ``mialaw.theory.lira.lira_scores`` computes with ``rotation="pairs"`` (models in
+complementary pairs; target t scored against all models but t and t ^ 1: no tilt) and
+``rotation="loo"`` (leave-one-out; tilted towards "non-member" on a balanced keep matrix, kept to
+reproduce earlier runs): online or offline, per-example or global variance, the same centring,
+ddof = 1 and variance floor, in one fused pass per example instead of a dozen array passes; the
+tests hold them equal to rounding.
+``lira_dedicated`` scores dedicated target models against all shadows. Pooled TPRs are measured
+by the shared code (``mialaw.theory.measure``, through ``measure``), not here.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import math
 
 import numba as nb
 import numpy as np
-
-from mialaw.theory.metrics import TprAtFpr
 
 _MIN_VAR = 1e-300  # as in mialaw.theory.lira
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -187,8 +187,10 @@ def _scores_offline(keep, stats, per_example, var_out_global):
 def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example") -> np.ndarray:
     """LiRA scores (models × examples) by leave-one-out rotation, one query, "mean" centre.
 
-    Same contract as ``mialaw.theory.lira.lira_scores(keep, stats, online=..., variance=...)``
-    with all models as targets; inputs are assumed valid (the simulator builds them).
+    Same contract as ``mialaw.theory.lira.lira_scores(keep, stats, rotation="loo", online=...,
+    variance=...)`` with all models as targets; inputs are assumed valid (the simulator builds
+    them). On a balanced keep matrix this rotation is tilted (a member target leaves M/2 − 1 IN
+    and M/2 OUT shadows, a non-member the reverse); ``lira_pairs`` is not.
     """
     if variance not in ("per-example", "global"):
         raise ValueError(f"variance must be 'per-example' or 'global'; got {variance!r}")
@@ -206,63 +208,159 @@ def lira_loo(keep, stats, *, online: bool = True, variance: str = "per-example")
     return _scores_offline(keep, stats, per_example, var_out)
 
 
-@nb.njit(cache=True)
-def _counts_above(scores, labels, cuts):
-    """For each cut u: (#positives > u, #negatives > u, smallest score > u) in one pass."""
-    k = cuts.shape[0]
-    tp = np.zeros(k, dtype=np.int64)
-    fp = np.zeros(k, dtype=np.int64)
-    low = np.full(k, np.inf)
-    for i in range(scores.shape[0]):
-        v = scores[i]
-        for j in range(k):
-            if v > cuts[j]:
-                if labels[i]:
-                    tp[j] += 1
-                else:
-                    fp[j] += 1
-                if v < low[j]:
-                    low[j] = v
-    return tp, fp, low
+@nb.njit(inline="always")
+def _pick(own, a, b):
+    """a if own == 1.0 else b, by arithmetic (exact for own in {0, 1}: no branch in the loop)."""
+    return own * a + (1.0 - own) * b
 
 
-def pooled_tpr_at_fpr(scores, labels, fpr) -> tuple[TprAtFpr, ...]:
-    """TPR at each FPR α of one global threshold (≤ α rule), by selection instead of sorting."""
-    scores = np.ascontiguousarray(np.asarray(scores, dtype=np.float64).ravel())
-    labels = np.ascontiguousarray(np.asarray(labels, dtype=bool).ravel())
-    neg = scores[~labels]
-    positives, negatives = int(labels.sum()), neg.size
-    alphas = np.atleast_1d(np.asarray(fpr, dtype=np.float64))
-    ks = []
-    for a in alphas:
-        k = int(math.floor(a * negatives))
-        while (k + 1) / negatives <= a:
-            k += 1
-        while k > 0 and k / negatives > a:
-            k -= 1
-        ks.append(k)
-    # u = the (k+1)-th largest negative score (-inf when every negative may be flagged).
-    ranks = sorted({negatives - 1 - k for k in ks if k < negatives})
-    part = np.partition(neg, ranks) if ranks else neg
-    cuts = np.array([part[negatives - 1 - k] if k < negatives else -np.inf for k in ks])
-    tp, fp, low = _counts_above(scores, labels, cuts)
-    results = []
-    for i, a in enumerate(alphas):
-        if ks[i] >= negatives:  # the lowest threshold: everyone is flagged
-            low[i] = scores.min()
-        results.append(
-            TprAtFpr(
-                fpr=float(a),
-                tpr=int(tp[i]) / positives,
-                achieved_fpr=int(fp[i]) / negatives,
-                threshold=float(low[i]),
-                true_positives=int(tp[i]),
-                positives=positives,
-                false_positives=int(fp[i]),
-                negatives=negatives,
-            )
+@nb.njit(parallel=True, cache=True)
+def _pair_pooled_ss(keep, stats):
+    """Global variance ingredients per model pair k (its two targets share their shadows):
+    Σ_n ss and Σ_n (count - 1), IN and OUT, once the pair's IN and OUT model leave the pool."""
+    models, examples = keep.shape
+    chunks = (examples + CHUNK - 1) // CHUNK
+    part = np.zeros((chunks, 4, models // 2))
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
+        for k in range(models // 2):
+            for j in range(w):
+                d0 = stats[2 * k, lo + j] - centre[j]
+                d1 = stats[2 * k + 1, lo + j] - centre[j]
+                own = 1.0 * keep[2 * k, lo + j]
+                _, ss, c = _leave_out(tin[j], qin[j], cin[j], _pick(own, d0, d1), 1.0)
+                part[b, 0, k] += ss
+                part[b, 1, k] += c - 1.0
+                _, ss, c = _leave_out(tout[j], qout[j], cout[j], _pick(own, d1, d0), 1.0)
+                part[b, 2, k] += ss
+                part[b, 3, k] += c - 1.0
+    return part  # summed over chunks by the caller: a fixed order, whatever the threads
+
+
+@nb.njit(parallel=True, cache=True)
+def _pair_online(keep, stats, per_example, var_in_global, var_out_global):
+    """Pair-rotation online LiRA scores (models × examples); see ``lira_pairs``.
+
+    Models 2k and 2k+1 remove the same two models, so one IN/OUT fit per pair and example serves
+    both rows; the logarithm (a call) runs in a second loop over a buffer.
+    """
+    models, examples = keep.shape
+    out = np.empty((models, examples))
+    chunks = (examples + CHUNK - 1) // CHUNK
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        ratio = np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
+        for k in range(models // 2):
+            t0 = 2 * k
+            t1 = t0 + 1
+            g_in = var_in_global[k]
+            g_out = var_out_global[k]
+            for j in range(w):
+                d0 = stats[t0, lo + j] - centre[j]
+                d1 = stats[t1, lo + j] - centre[j]
+                own = 1.0 * keep[t0, lo + j]
+                mean_o, var_o = _loo_var(
+                    tout[j], qout[j], cout[j], _pick(own, d1, d0), 1.0, per_example, g_out
+                )
+                mean_i, var_i = _loo_var(
+                    tin[j], qin[j], cin[j], _pick(own, d0, d1), 1.0, per_example, g_in
+                )
+                a0 = d0 - mean_i
+                e0 = d0 - mean_o
+                a1 = d1 - mean_i
+                e1 = d1 - mean_o
+                out[t0, lo + j] = -0.5 * a0 * a0 / var_i + 0.5 * e0 * e0 / var_o
+                out[t1, lo + j] = -0.5 * a1 * a1 / var_i + 0.5 * e1 * e1 / var_o
+                ratio[j] = var_o / var_i
+            for j in range(w):
+                half_log = 0.5 * math.log(ratio[j])
+                out[t0, lo + j] += half_log
+                out[t1, lo + j] += half_log
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _pair_offline(keep, stats, per_example, var_out_global):
+    """Pair-rotation offline LiRA scores (models × examples); see ``lira_pairs``."""
+    models, examples = keep.shape
+    out = np.empty((models, examples))
+    chunks = (examples + CHUNK - 1) // CHUNK
+    for b in nb.prange(chunks):
+        lo = b * CHUNK
+        hi = min(examples, lo + CHUNK)
+        w = hi - lo
+        centre = np.empty(w)
+        tin, qin, cin = np.empty(w), np.empty(w), np.empty(w)
+        tout, qout, cout = np.empty(w), np.empty(w), np.empty(w)
+        z0, z1 = np.empty(w), np.empty(w)
+        _chunk_sums(keep, stats, lo, hi, centre, tin, qin, cin, tout, qout, cout)
+        for k in range(models // 2):
+            t0 = 2 * k
+            t1 = t0 + 1
+            g_out = var_out_global[k]
+            for j in range(w):
+                d0 = stats[t0, lo + j] - centre[j]
+                d1 = stats[t1, lo + j] - centre[j]
+                own = 1.0 * keep[t0, lo + j]
+                mean_o, var_o = _loo_var(
+                    tout[j], qout[j], cout[j], _pick(own, d1, d0), 1.0, per_example, g_out
+                )
+                scale = 1.0 / math.sqrt(var_o)
+                z0[j] = (d0 - mean_o) * scale
+                z1[j] = (d1 - mean_o) * scale
+            for j in range(w):
+                out[t0, lo + j] = _log_ndtr(z0[j])
+                out[t1, lo + j] = _log_ndtr(z1[j])
+    return out
+
+
+def lira_pairs(keep, stats, *, online: bool = True, variance: str = "per-example") -> np.ndarray:
+    """LiRA scores (models × examples) by pair rotation, one query, "mean" centre.
+
+    ``keep`` must hold complementary model pairs (row 2k+1 = not row 2k, e.g. from
+    ``samplers.draw_pair_keep``); target model t is scored against every model except t and
+    t ^ 1, so every example keeps M/2 − 1 IN and M/2 − 1 OUT shadows whether or not t trained on
+    it (no tilt). Same contract as ``mialaw.theory.lira.lira_scores(keep, stats,
+    rotation="pairs", online=..., variance=...)`` with all models as targets.
+    """
+    from mialaw.theory.lira import complementary_pairs
+
+    if variance not in ("per-example", "global"):
+        raise ValueError(f"variance must be 'per-example' or 'global'; got {variance!r}")
+    keep = np.ascontiguousarray(keep, dtype=np.bool_)
+    stats = np.ascontiguousarray(stats, dtype=np.float64)
+    if keep.ndim != 2 or stats.shape != keep.shape:
+        raise ValueError(f"keep and stats must be (models, examples) alike; got {keep.shape}")
+    if not complementary_pairs(keep):
+        raise ValueError(
+            "pair rotation needs models in complementary pairs (row 2k+1 = not row 2k)"
         )
-    return tuple(results)
+    # M/2 − 1 IN and OUT shadows per target: a variance needs two of each (with one, even the
+    # pooled within-example variance has no degree of freedom: 0/0).
+    if keep.shape[0] < 6:
+        raise ValueError(f"pair rotation needs >= 6 models; got {keep.shape[0]}")
+    if variance == "per-example":
+        var_in = var_out = np.zeros(keep.shape[0] // 2)
+        per_example = 1.0
+    else:
+        ss_in, dof_in, ss_out, dof_out = _pair_pooled_ss(keep, stats).sum(0)
+        var_in, var_out = ss_in / dof_in, ss_out / dof_out
+        per_example = 0.0
+    if online:
+        return _pair_online(keep, stats, per_example, var_in, var_out)
+    return _pair_offline(keep, stats, per_example, var_out)
 
 
 @nb.njit(parallel=True, cache=True)

@@ -34,6 +34,14 @@ def draw_keep(rng: np.random.Generator, models: int, targets: int) -> np.ndarray
     return rng.permuted(np.tile(column, (targets, 1)), axis=1).T.copy()
 
 
+def draw_pair_keep(rng: np.random.Generator, models: int, targets: int) -> np.ndarray:
+    """Keep matrix of complementary pairs: row 2k+1 = not row 2k, a fair coin per pair, target."""
+    first = rng.random((models // 2, targets)) < 0.5
+    keep = np.empty((models, targets), dtype=bool)
+    keep[0::2], keep[1::2] = first, ~first
+    return keep
+
+
 def fast_stats(rng, proj, sqnorm, quad, keep, shots, statistic):
     """Statistics (models × targets) of the fast sampler, O(C) normals per entry."""
     s = float(shots)

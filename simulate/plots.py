@@ -8,9 +8,11 @@ import numpy as np
 def plot_sweep(result, path) -> None:
     """Write a PNG of ``result`` (a SweepResult): one colour per α.
 
-    Markers: measured pooled advantage with its Clopper–Pearson interval (points whose advantage is
-    not resolvably above zero are drawn hollow at their upper bound); dashed: the exact theory
-    (pooled Neyman–Pearson) at the same S; solid: the fitted power law over the resolvable points.
+    Markers: measured pooled advantage with its interval (the point's ``interval_method``,
+    bootstrap by default); resolvable points whose interval reaches α (not detected) are drawn
+    hollow at their upper bound; unresolvable points (no TPR) are not drawn. Dashed: the exact
+    theory (pooled Neyman–Pearson) at the same S; solid: the weighted power-law fit over the
+    detected points it used.
     """
     import matplotlib
 
@@ -27,9 +29,13 @@ def plot_sweep(result, path) -> None:
         adv = np.array([p.advantage for p in pts])
         low = np.array([p.tpr_ci[0] - a for p in pts])
         high = np.array([p.tpr_ci[1] - a for p in pts])
-        ok = np.array([p.resolvable for p in pts])
+        resolvable = np.array([p.resolvable for p in pts])
+        ok = resolvable & np.array([p.detected for p in pts])
         if ok.any():
-            yerr = np.vstack([adv[ok] - low[ok], high[ok] - adv[ok]])
+            # The bootstrap interval need not contain the estimate's own log: clip at zero.
+            yerr = np.vstack(
+                [np.clip(adv[ok] - low[ok], 0, None), np.clip(high[ok] - adv[ok], 0, None)]
+            )
             ax.errorbar(
                 shots[ok],
                 adv[ok],
@@ -39,14 +45,15 @@ def plot_sweep(result, path) -> None:
                 capsize=3,
                 label=f"{config.attack}, α={a:g}",
             )
-        if (~ok & (high > 0)).any():
+        bound = resolvable & ~ok & (high > 0)
+        if bound.any():
             ax.plot(
-                shots[~ok & (high > 0)],
-                high[~ok & (high > 0)],
+                shots[bound],
+                high[bound],
                 "v",
                 mfc="none",
                 color=colour,
-                label=f"α={a:g}: upper bound (not resolvable)",
+                label=f"α={a:g}: upper bound (not detected)",
             )
         theory = [p.theory_pooled for p in pts]
         if all(t is not None for t in theory):

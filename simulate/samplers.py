@@ -1,4 +1,4 @@
-"""Numba samplers of the membership game (science.md, section 2), parallel over trials.
+"""Numba samplers of the membership game (theory/science.md, section 2), parallel over trials.
 
 The target is (x, y = 0): by the symmetry of orthonormal means and isotropic noise, class 0 stands
 for every class. All that the released class means reveal about x enters through
@@ -115,6 +115,29 @@ def draw_keep(models, targets, seed):
                 col[m], col[j] = col[j], col[m]
             for m in range(models):
                 keep[m, n] = col[m]
+    return keep
+
+
+@nb.njit(parallel=True, cache=True)
+def draw_pair_keep(models, targets, seed):
+    """Keep matrix of complementary model pairs (models × targets): row 2k+1 = not row 2k.
+
+    Each pair holds each target exactly once (a fair coin per pair and target says which of the
+    two models trained on it), so every target is IN for exactly models/2 models and the pair
+    rotation of ``lira_kernel.lira_pairs`` can remove one IN and one OUT model per target.
+    Column n draws from the stream of the block of KEEP_BLOCK columns that holds n.
+    """
+    keep = np.empty((models, targets), dtype=np.bool_)
+    pairs = models // 2
+    blocks = (targets + KEEP_BLOCK - 1) // KEEP_BLOCK
+    for b in nb.prange(blocks):
+        state = np.empty(4, dtype=np.uint64)
+        seed_state(state, seed, STREAM_KEEP, b)
+        for n in range(b * KEEP_BLOCK, min(targets, (b + 1) * KEEP_BLOCK)):
+            for k in range(pairs):
+                first = uniform(state) < 0.5
+                keep[2 * k, n] = first
+                keep[2 * k + 1, n] = not first
     return keep
 
 

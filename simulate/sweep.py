@@ -2,10 +2,21 @@
 
 ``SweepConfig`` (frozen, validated) says what is run; ``run_sweep(config)`` runs one attack at
 every S (a fresh, independently seeded set of games per S) and returns a ``SweepResult``, the
-analysis: one ``SweepPoint`` per (S, α) with the pooled TPR, its Clopper–Pearson interval and
-counts, the per-example-calibrated oracle where defined, and the exact theory beside them;
-``fit(fpr)`` is the fit of log10(TPR − α) on log10 S over the points whose advantage is
-resolvably above zero (CP lower bound of the TPR above α, ``mialaw.theory.metrics.resolvable``).
+analysis: one ``SweepPoint`` per (S, α).
+
+Measurement (``mialaw.theory.measure``, the project's rules): a point's pooled TPR has one
+threshold over all target models' pooled scores; it is *resolvable* only if α·negatives >= 1
+(else its TPR is NaN, written null, and it never enters a fit); its interval (``interval_method``
+names it) comes from a bootstrap of the whole threshold-then-count procedure, seeded from the
+sweep's seed, so the same config gives bit-identical JSON. A point is *detected* when the
+interval's lower end lies above α. The per-example-calibrated oracle ("p <= α" per game) is
+another quantity: its counts are independent Bernoulli trials and keep Clopper–Pearson intervals.
+
+``fit(fpr)`` is the weighted fit of log10(TPR − α) on log10 S over the resolvable, detected and
+unsaturated (advantage < 0.9·(1 − α)) points with S >= ``fit_min_shots``, each weighted by the
+standard error of its log10 advantage (delta method from its interval); ``fits()`` adds the local
+slopes between neighbouring such points at all S (the curve's shape,
+``mialaw.theory.fits.local_slopes``).
 
 Exact theory (``mialaw.theory.average``): ``theory_pooled`` is the pooled Neyman–Pearson TPR at
 global FPR α (the oracle's expectation, an upper bound for every attack); ``theory_per_example``
@@ -21,14 +32,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mialaw.theory.metrics import fit_power_law, resolvable
+from mialaw.theory.fits import fit_power_law, local_slopes
+from mialaw.theory.measure import INTERVAL_METHODS
+from mialaw.theory.metrics import unsaturated
 from mialaw.theory.model import GaussianModel
 
 from .attacks import ATTACKS, EVALUATIONS, AttackResult, lira_attack, oracle_attack
 from .engines import ENGINES, SAMPLERS, Engine, derive_seed
+from .measure import MIN_RESAMPLES, Measurement
 from .samplers import STATISTICS
 
 VARIANCES = ("per-example", "global")
+SATURATION_CUT = 0.9  # fits keep advantages below this fraction of their ceiling 1 − α
 
 
 def _int(name, value, low, high=None):
@@ -65,9 +80,18 @@ class SweepConfig:
     seed : the run's seed; S-point i uses the independent seed derive_seed(seed, i).
     level : confidence level of intervals and fits.
     fit_min_shots : only points with S >= this enter the power-law fits (the law is asymptotic).
-    evaluation : LiRA's evaluation, "loo" (leave-one-out rotation over the shadows) or
-        "dedicated" (``target_models`` further models, balanced, never used as shadows).
+    evaluation : LiRA's evaluation: "pairs" (the default: pair rotation over shadows drawn in
+        complementary pairs, untilted), "loo" (leave-one-out rotation: tilted towards
+        "non-member", kept to reproduce earlier runs) or "dedicated" (``target_models`` further
+        models, balanced, never used as shadows).
     target_models : number of dedicated target models (even, >= 2).
+    interval : "bootstrap" (the default; holds its coverage) or "clopper-pearson" (ignores the
+        threshold's noise: for comparison only).
+    resamples : bootstrap replicates per S (>= 100). With one target model (the oracle) a
+        replicate costs O(#α) draws whatever the number of games (``measure``), so the default
+        1000 costs little; for LiRA (examples resampled, their scores under all target models
+        together) a replicate costs a few passes of length N plus a walk through a narrow band
+        of scores around the threshold (``bootstrap_kernel``).
     """
 
     dim: int
@@ -85,8 +109,10 @@ class SweepConfig:
     seed: int = 0
     level: float = 0.95
     fit_min_shots: int = 1
-    evaluation: str = "loo"
+    evaluation: str = "pairs"
     target_models: int = 16
+    interval: str = "bootstrap"
+    resamples: int = 1000
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -142,6 +168,8 @@ class SweepConfig:
                 f"target_models must be even (each target IN for exactly half); got {target_models}"
             )
         set_("target_models", target_models)
+        set_("interval", _choice("interval", self.interval, INTERVAL_METHODS))
+        set_("resamples", _int("resamples", self.resamples, MIN_RESAMPLES))
         set_("sigma", float(self.sigma))
         self.model  # validates dim, classes, sigma  # noqa: B018
 
@@ -149,23 +177,36 @@ class SweepConfig:
     def model(self) -> GaussianModel:
         return GaussianModel(self.dim, self.classes, self.sigma)
 
+    @property
+    def measurement(self) -> Measurement:
+        return Measurement(self.level, self.interval, self.resamples)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"shots": list(self.shots), "fpr": list(self.fpr)}
 
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One (S, α) of a sweep: the pooled attack, the per-example oracle and the exact theory."""
+    """One (S, α) of a sweep: the pooled attack, the per-example oracle and the exact theory.
+
+    ``tpr`` is NaN (null in JSON) when unresolvable (α·negatives < 1), and so are ``tpr_ci`` and
+    ``log10_advantage_se`` (the standard error of log10(TPR − α) by the delta method from the
+    interval: the fit's weight; NaN unless TPR > α).
+    """
 
     shots: int
     fpr: float
     tpr: float
     tpr_ci: tuple[float, float]
+    interval_method: str
     achieved_fpr: float
     true_positives: int
     positives: int
     false_positives: int
     negatives: int
+    resolvable: bool
+    detected: bool
+    log10_advantage_se: float
     theory_pooled: float | None = None
     per_example_tpr: float | None = None
     per_example_tpr_ci: tuple[float, float] | None = None
@@ -176,17 +217,12 @@ class SweepPoint:
     def advantage(self) -> float:
         return self.tpr - self.fpr
 
-    @property
-    def resolvable(self) -> bool:
-        return bool(resolvable(self.tpr_ci[0], self.fpr))
-
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["tpr_ci"] = list(self.tpr_ci)
         if self.per_example_tpr_ci is not None:
             d["per_example_tpr_ci"] = list(self.per_example_tpr_ci)
         d["advantage"] = self.advantage
-        d["resolvable"] = self.resolvable
         return d
 
 
@@ -201,8 +237,7 @@ def _exact_theory(model: GaussianModel, shots: int, fpr: float):
 
 def _points(config: SweepConfig, result: AttackResult, theory: bool) -> list[SweepPoint]:
     points = []
-    for i, pooled in enumerate(result.pooled):
-        ci = pooled.tpr_ci(config.level)
+    for i, m in enumerate(result.pooled):
         extra = {}
         if result.per_example is not None:
             pe = result.per_example[i]
@@ -213,25 +248,40 @@ def _points(config: SweepConfig, result: AttackResult, theory: bool) -> list[Swe
                 "per_example_achieved_fpr": pe.achieved_fpr,
             }
         if theory:
-            t_pooled, t_average = _exact_theory(config.model, result.shots, pooled.fpr)
+            t_pooled, t_average = _exact_theory(config.model, result.shots, m.fpr)
             extra["theory_pooled"] = t_pooled
             if result.per_example is not None:
                 extra["theory_per_example"] = t_average
         points.append(
             SweepPoint(
                 shots=result.shots,
-                fpr=pooled.fpr,
-                tpr=pooled.tpr,
-                tpr_ci=(float(ci.lower), float(ci.upper)),
-                achieved_fpr=pooled.achieved_fpr,
-                true_positives=pooled.true_positives,
-                positives=pooled.positives,
-                false_positives=pooled.false_positives,
-                negatives=pooled.negatives,
+                fpr=m.fpr,
+                tpr=m.tpr,
+                tpr_ci=(float(m.interval.lower), float(m.interval.upper)),
+                interval_method=m.method,
+                achieved_fpr=m.achieved_fpr,
+                true_positives=m.true_positives,
+                positives=m.positives,
+                false_positives=m.false_positives,
+                negatives=m.negatives,
+                resolvable=m.resolvable,
+                detected=m.detected,
+                log10_advantage_se=m.log10_advantage_se(),
                 **extra,
             )
         )
     return points
+
+
+def _log10_se(lower, upper, advantage, level: float) -> np.ndarray:
+    """Standard error of log10(advantage) by the delta method from an interval's width (as
+    ``TprMeasurement.log10_advantage_se``); NaN where the advantage is not positive."""
+    from scipy.stats import norm
+
+    se = (np.asarray(upper) - np.asarray(lower)) / (2.0 * norm.ppf(0.5 + level / 2.0))
+    adv = np.asarray(advantage, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(adv > 0, se / (adv * np.log(10.0)), np.nan)
 
 
 @dataclass(frozen=True)
@@ -248,38 +298,60 @@ class SweepResult:
             raise ValueError(f"fpr {fpr!r} is not in this sweep; it has {list(self.config.fpr)}")
         return chosen
 
-    def fit(self, fpr: float, *, per_example: bool = False):
-        """Power-law fit of log10(TPR − α) on log10 S over the resolvable points at α with
-        S >= ``config.fit_min_shots``.
-
-        ``per_example=True`` fits the per-example-calibrated oracle instead of the pooled attack.
-        Raises ValueError when fewer than two distinct S are resolvable.
-        """
+    def _fit_inputs(self, fpr: float, per_example: bool):
+        """(shots, advantage, sigma, usable) at α: usable = resolvable, detected and not
+        saturated (advantage < ``SATURATION_CUT``·(1 − α): a nearly perfect attack carries no
+        power-law information and flattens the slope)."""
         pts = self.select(fpr)
         shots = np.array([p.shots for p in pts], dtype=np.float64)
         if per_example:
             if pts[0].per_example_tpr is None:
                 raise ValueError("per-example results exist only for the oracle attack")
-            tpr = np.array([p.per_example_tpr for p in pts])
-            lower = np.array([p.per_example_tpr_ci[0] for p in pts])
+            adv = np.array([p.per_example_tpr for p in pts]) - fpr
+            ci = np.array([p.per_example_tpr_ci for p in pts])
+            sigma = _log10_se(ci[:, 0], ci[:, 1], adv, self.config.level)
+            usable = ci[:, 0] > fpr  # every game counts: always resolvable
         else:
-            tpr = np.array([p.tpr for p in pts])
-            lower = np.array([p.tpr_ci[0] for p in pts])
-        keep = resolvable(lower, fpr) & (shots >= self.config.fit_min_shots)
-        return fit_power_law(shots, tpr - fpr, keep=keep, level=self.config.level)
+            adv = np.array([p.advantage for p in pts])
+            sigma = np.array([p.log10_advantage_se for p in pts])
+            usable = np.array([p.resolvable and p.detected for p in pts])
+        with np.errstate(invalid="ignore"):
+            usable &= unsaturated(np.nan_to_num(adv, nan=np.inf), fpr, SATURATION_CUT)
+        return shots, adv, sigma, usable
+
+    def fit(self, fpr: float, *, per_example: bool = False):
+        """Weighted power-law fit of log10(TPR − α) on log10 S over the resolvable, detected,
+        unsaturated points at α with S >= ``config.fit_min_shots`` (weights: 1/σ² of log10
+        advantage).
+
+        ``per_example=True`` fits the per-example-calibrated oracle instead of the pooled attack.
+        Raises ValueError when fewer than two distinct S are usable.
+        """
+        shots, adv, sigma, usable = self._fit_inputs(fpr, per_example)
+        keep = usable & (shots >= self.config.fit_min_shots)
+        return fit_power_law(shots, adv, keep=keep, sigma=sigma, level=self.config.level)
+
+    def local_slopes(self, fpr: float, *, per_example: bool = False):
+        """Slopes of log10(TPR − α) between neighbouring points at α that the fit rule admits
+        (resolvable, detected, unsaturated), at all S: they show where the law sets in."""
+        shots, adv, sigma, usable = self._fit_inputs(fpr, per_example)
+        return local_slopes(shots, np.where(usable, adv, np.nan), sigma, level=self.config.level)
 
     def theory_fit(self, fpr: float, *, per_example: bool = False):
-        """The same fit on the exact theory's values at the sweep's S (None without theory)."""
+        """The same fit (unweighted: exact values) on the exact theory's values at the sweep's S,
+        unsaturated ones with S >= ``fit_min_shots`` (None without theory)."""
         pts = self.select(fpr)
         values = [p.theory_per_example if per_example else p.theory_pooled for p in pts]
         if any(v is None for v in values):
             return None
         shots = np.array([p.shots for p in pts], dtype=np.float64)
-        keep = shots >= self.config.fit_min_shots
-        return fit_power_law(shots, np.array(values) - fpr, keep=keep, level=self.config.level)
+        adv = np.array(values) - fpr
+        keep = (shots >= self.config.fit_min_shots) & unsaturated(adv, fpr, SATURATION_CUT)
+        return fit_power_law(shots, adv, keep=keep, level=self.config.level)
 
     def fits(self) -> dict:
-        """Every fit as plain data, keyed by α: pooled, per-example (oracle) and theory."""
+        """Every fit as plain data, keyed by α: pooled, per-example (oracle) and theory fits,
+        and the local slopes (``pooled_local_slopes``, ``per_example_local_slopes``)."""
         out = {}
         for a in self.config.fpr:
             entry = {"fpr": a}
@@ -289,6 +361,8 @@ class SweepResult:
                 entry[key] = _fit_dict(lambda a=a, pe=per_example: self.fit(a, per_example=pe))
                 theory = _fit_dict(lambda a=a, pe=per_example: self.theory_fit(a, per_example=pe))
                 entry[f"theory_{key}"] = theory
+                slopes = self.local_slopes(a, per_example=per_example)
+                entry[f"{key}_local_slopes"] = [ls.to_dict() for ls in slopes]
             # The headline slope of this α: the pooled attack's.
             pooled = entry["pooled"]
             entry["slope"] = pooled["slope"] if pooled else None
@@ -350,6 +424,7 @@ def run_attack(config: SweepConfig, index: int) -> AttackResult:
             targets=config.targets,
             sampler=config.sampler,
             engine=engine,
+            measurement=config.measurement,
         )
     return lira_attack(
         config.model,
@@ -364,6 +439,7 @@ def run_attack(config: SweepConfig, index: int) -> AttackResult:
         engine=engine,
         evaluation=config.evaluation,
         target_models=config.target_models,
+        measurement=config.measurement,
     )
 
 
@@ -392,6 +468,7 @@ GRID_AXES = (
     "statistic",
     "sampler",
     "evaluation",
+    "interval",
 )
 
 

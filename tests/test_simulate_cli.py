@@ -26,6 +26,11 @@ def test_json_output_is_one_object(capsys):
         "fpr",
         "tpr",
         "tpr_ci",
+        "interval_method",
+        "achieved_fpr",
+        "negatives",
+        "resolvable",
+        "detected",
         "advantage",
         "theory_pooled",
         "per_example_tpr",
@@ -34,9 +39,23 @@ def test_json_output_is_one_object(capsys):
         assert key in point
     low, high = point["tpr_ci"]
     assert low <= point["tpr"] <= high
+    assert point["interval_method"].startswith("bootstrap percentile")
     assert point["advantage"] == pytest.approx(point["tpr"] - point["fpr"])
     assert set(data["fit"]) == {"0.1", "0.01"}
     assert data["fit"]["0.1"]["slope"] < 0
+    assert "pooled_local_slopes" in data["fit"]["0.1"]
+
+
+def test_table_reports_unresolvable_points_and_the_interval_method(capsys):
+    code = main(BASE + ["--shots", "10", "100", "--targets", "400", "--fpr", "0.1", "0.001"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "achieved_fpr" in text and "unresolvable" in text
+    assert "tpr_ci (95%): bootstrap percentile, 1000 resamples of games" in text
+    code = main(
+        BASE + ["--shots", "10", "100", "--targets", "400", "--interval", "clopper-pearson"]
+    )
+    assert code == 0 and "tpr_ci (95%): clopper-pearson" in capsys.readouterr().out
 
 
 def test_table_and_out_directory(tmp_path, capsys):
@@ -70,6 +89,7 @@ def test_table_and_out_directory(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {"shots", "fpr", "tpr", "tpr_ci"} <= set(rows[0])
     assert int(rows[0]["positives"]) + int(rows[0]["negatives"]) == 4 * 400
+    assert {"interval_method", "achieved_fpr", "resolvable", "detected"} <= set(rows[0])
     config = json.loads((out_dir / "sweep.json").read_text())["config"]
     assert config["shadows"] == 8 and config["evaluation"] == "dedicated"
     png = (out_dir / "advantage.png").read_bytes()
@@ -86,6 +106,7 @@ def test_table_and_out_directory(tmp_path, capsys):
             "shadows",
         ),
         (["--shots", "10", "--targets", "100", "--classes", "40"], "classes"),
+        (["--shots", "10", "--targets", "100", "--resamples", "10"], "resamples"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(extra, message, capsys):

@@ -12,8 +12,9 @@ from scipy import stats
 
 from mialaw.simulate import numpy_engine, oracle, rng, samplers
 from mialaw.simulate.attacks import lira_attack, oracle_attack
+from mialaw.simulate.bootstrap_kernel import bootstrap_tpr
 from mialaw.simulate.engines import Engine, Targets
-from mialaw.simulate.lira_kernel import lira_dedicated, lira_loo
+from mialaw.simulate.lira_kernel import lira_dedicated, lira_loo, lira_pairs
 from mialaw.theory.model import GaussianModel
 from mialaw.theory.scores import logit_confidence
 
@@ -57,7 +58,14 @@ def _all_outputs(seed):
     x = samplers.draw_full_targets(40, model.means, chol, np.uint64(seed))
     small_keep = samplers.draw_keep(6, 40, np.uint64(seed))
     stats_ = samplers.fast_stats(proj, sqnorm, quad, keep, 17, samplers.SCORE, np.uint64(seed))
+    pairs = samplers.draw_pair_keep(6, 9000, np.uint64(seed))
+    pair_scores = lira_pairs(pairs, stats_, online=True, variance="global")
     return [
+        pairs,
+        pair_scores,
+        lira_pairs(pairs, stats_, online=False, variance="per-example"),
+        bootstrap_tpr(pair_scores, pairs, [0.1, 0.01], 200, seed),
+        bootstrap_tpr(pair_scores, pairs, [0.1], 100, seed, by_model=True),
         rng.standard_normal(3 * rng.BLOCK + 17, seed),
         rng.chisquare_draws(3 * rng.BLOCK + 5, 3.0, seed),
         proj,

@@ -1,5 +1,6 @@
 """Sweeps of mialaw.simulate: the −1/2 law at large S, validation, result objects."""
 
+import dataclasses
 import json
 import math
 
@@ -39,7 +40,9 @@ def test_sweep_points_carry_counts_intervals_and_theory(oracle_sweep):
     assert [p.shots for p in pts] == list(oracle_sweep.config.shots)
     for p in pts:
         assert p.positives == p.negatives == 500_000
+        assert p.resolvable and p.interval_method.startswith("bootstrap")
         assert p.tpr_ci[0] <= p.tpr <= p.tpr_ci[1]
+        assert p.detected == (p.tpr_ci[0] > 0.01)
         assert p.achieved_fpr <= 0.01
         assert p.advantage == pytest.approx(p.tpr - 0.01)
         # Independent check of the stored theory value.
@@ -51,18 +54,42 @@ def test_sweep_points_carry_counts_intervals_and_theory(oracle_sweep):
     assert set(data) == {"config", "points", "fit"}
     assert len(data["points"]) == 10
     first = data["points"][0]
-    for key in ("shots", "fpr", "tpr", "tpr_ci", "advantage", "theory_pooled"):
+    for key in (
+        "shots",
+        "fpr",
+        "tpr",
+        "tpr_ci",
+        "interval_method",
+        "achieved_fpr",
+        "negatives",
+        "resolvable",
+        "detected",
+        "advantage",
+        "theory_pooled",
+    ):
         assert key in first
-    assert data["fit"]["0.1"]["slope_ci"][0] <= data["fit"]["0.1"]["slope"]
+    fit = data["fit"]["0.1"]
+    assert fit["slope_ci"][0] <= fit["slope"] and fit["pooled"]["weighted"]
+    # Local slopes between neighbouring detected S, pooled and per-example.
+    assert len(fit["pooled_local_slopes"]) == 4 and len(fit["per_example_local_slopes"]) == 4
+    for ls in fit["pooled_local_slopes"]:
+        assert ls["slope_ci"][0] <= ls["slope"] <= ls["slope_ci"][1]
 
 
-def test_sweeps_repeat_exactly_and_points_are_independent():
-    config = SweepConfig(dim=8, sigma=1.0, shots=(5, 5), fpr=(0.1,), targets=20_000, seed=9)
+@pytest.mark.parametrize("attack", ["oracle", "lira-online"])
+def test_sweeps_repeat_exactly_and_points_are_independent(attack):
+    config = SweepConfig(
+        dim=8, sigma=1.0, shots=(5, 5), fpr=(0.1,), targets=2_000, shadows=8, attack=attack, seed=9
+    )
     a = run_sweep(config, theory=False)
     b = run_sweep(config, theory=False)
-    assert a.points == b.points
-    # The two S points have their own seeds: the same S gives different draws.
+    # Simulation and bootstrap are seeded from the config: bit-identical JSON.
+    assert a.points == b.points and a.dumps() == b.dumps()
+    # The two S points have their own seeds: the same S gives different draws and intervals.
     assert a.points[0].true_positives != a.points[1].true_positives
+    assert a.points[0].tpr_ci != a.points[1].tpr_ci
+    other = run_sweep(dataclasses.replace(config, seed=10), theory=False)
+    assert other.points[0].tpr_ci != a.points[0].tpr_ci
 
 
 def test_lira_sweep_runs_with_both_engines():
@@ -107,6 +134,9 @@ def test_lira_sweep_runs_with_both_engines():
         ({"evaluation": "holdout"}, "evaluation must be one of"),
         ({"target_models": 3}, "target_models must be even"),
         ({"fit_min_shots": 0}, "fit_min_shots"),
+        ({"interval": "wald"}, "interval must be one of"),
+        ({"resamples": 50}, "resamples must be an integer >= 100"),
+        ({"resamples": 1000.5}, "resamples must be an integer"),
     ],
 )
 def test_config_rejects_bad_values(changes, message):
@@ -116,15 +146,44 @@ def test_config_rejects_bad_values(changes, message):
     assert message in str(err.value)
 
 
-def test_fit_without_resolvable_points_says_so():
+def test_fit_without_detected_points_says_so():
     config = SweepConfig(dim=2, sigma=0.05, shots=(10**6, 10**7), fpr=(0.1,), targets=100)
     result = run_sweep(config, theory=False)
     with pytest.raises(ValueError, match="power-law fit needs"):
         result.fit(0.1)
     assert result.fits()["0.1"]["pooled"] is None
+    assert result.fits()["0.1"]["pooled_local_slopes"] == []
     with pytest.raises(ValueError, match="not in this sweep"):
         result.select(0.2)
-    assert math.isfinite(result.points[0].tpr)
+    assert math.isfinite(result.points[0].tpr) and result.points[0].resolvable
+
+
+def test_unresolvable_points_have_no_tpr_and_never_enter_fits():
+    """50 non-members allow no false positive at α = 0.01: TPR NaN (null in JSON), reported."""
+    config = SweepConfig(dim=4, sigma=1.0, shots=(4, 16, 64), fpr=(0.1, 0.01), targets=100)
+    result = run_sweep(config, theory=False)
+    for p in result.select(0.01):
+        assert p.negatives == 50 and not p.resolvable and not p.detected
+        assert math.isnan(p.tpr) and all(math.isnan(v) for v in p.tpr_ci)
+        assert p.achieved_fpr == 0.0
+    with pytest.raises(ValueError, match="power-law fit needs"):
+        result.fit(0.01)
+    data = json.loads(result.dumps())
+    low = [p for p in data["points"] if p["fpr"] == 0.01]
+    assert all(p["tpr"] is None and p["tpr_ci"] == [None, None] for p in low)
+    assert all(p["resolvable"] for p in data["points"] if p["fpr"] == 0.1)
+    # Per-example-calibrated oracle: one decision per game, always measurable.
+    assert all(p["per_example_tpr"] is not None for p in low)
+
+
+def test_clopper_pearson_interval_is_available_and_named():
+    base = SweepConfig(dim=8, sigma=1.0, shots=(4, 16), fpr=(0.1,), targets=4_000, seed=2)
+    boot = run_sweep(base, theory=False)
+    cp = run_sweep(dataclasses.replace(base, interval="clopper-pearson"), theory=False)
+    for b, c in zip(boot.points, cp.points):
+        assert c.interval_method.startswith("clopper-pearson") and b.tpr == c.tpr
+        # Clopper–Pearson ignores the threshold's noise: narrower than the bootstrap here.
+        assert c.tpr_ci[1] - c.tpr_ci[0] < b.tpr_ci[1] - b.tpr_ci[0]
 
 
 def test_run_sweep_rejects_non_config():
@@ -166,8 +225,8 @@ def test_run_grid_varies_the_named_axes():
 
 
 def test_offline_lira_with_64_shadows_follows_the_law():
-    """Realistic LiRA (64 shadow models, leave-one-out) at large S: slope interval holds −1/2
-    and the attack stays below the exact pooled Neyman–Pearson bound."""
+    """Realistic LiRA (64 models, pair rotation) at large S: the weighted slope interval holds
+    −1/2 and the attack stays below the exact pooled Neyman–Pearson bound."""
     config = SweepConfig(
         dim=64,
         sigma=1.0,
@@ -179,6 +238,7 @@ def test_offline_lira_with_64_shadows_follows_the_law():
         seed=3,
     )
     result = run_sweep(config)
+    assert config.evaluation == "pairs"
     fit = result.fit(0.1)
     assert fit.n == 5 and fit.slope.contains(-0.5)
     assert fit.slope.upper - fit.slope.lower < 0.4
