@@ -235,6 +235,13 @@ def test_rmia_null_population_gives_uniform_scores():
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"centre": "mode"}, "centre must be"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"rotation": "loo"}, ">= 2 IN shadow"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {}, "complementary pairs"),
+        # one pair left per target: no within-example spread to pool (was 0/0 = NaN)
+        (
+            np.array([[1], [0], [1], [0]], bool),
+            np.arange(4.0)[:, None],
+            {"variance": "global"},
+            ">= 2 IN shadow",
+        ),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"ddof": 2}, "ddof"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"rotation": "ring"}, "rotation must be"),
         (np.eye(4, 3, dtype=bool), np.zeros((4, 3)), {"targets": [7]}, "model indices"),

@@ -10,9 +10,10 @@ on it. Two rotations are offered:
 
 * ``rotation="pairs"`` (the default): the models come in complementary pairs, row 2k + 1 =
   ¬row 2k (``complementary_pairs`` checks it). Target t is scored against every model except t
-  and its partner t ^ 1, which removes exactly one IN and one OUT model of every example: each
-  example keeps M/2 − 1 IN and M/2 − 1 OUT shadows whatever the target's membership, and every
-  one of the M models is a target, so nothing is trained for evaluation alone.
+  and its partner t ^ 1, which removes exactly one IN and one OUT model of every example: with
+  M models in all, each example keeps M/2 − 1 IN and M/2 − 1 OUT shadows whatever the target's
+  membership (``science.md`` counts M shadows per target, hence M + 2 models), and every model is
+  a target, so nothing is trained for evaluation alone.
 * ``rotation="loo"``: plain leave-one-out (every model but t). On a balanced keep matrix a member
   leaves one IN shadow fewer than a non-member, which tilts online LiRA towards "non-member" (at
   large S this alone pushes TPR below α); kept to reproduce earlier results and for dedicated
@@ -104,7 +105,8 @@ def _shadow_counts(keep, removed, variance, online):
     """IN/OUT shadow counts per (target, example) once the removed models leave the pool."""
     n_in = keep.sum(0)[None, :] - sum(keep[r].astype(np.int64) for r in removed)
     n_out = (~keep).sum(0)[None, :] - sum((~keep[r]).astype(np.int64) for r in removed)
-    need = 2 if variance == "per-example" else 1
+    # A within-example spread needs two values of an example ("fixed" pools across examples).
+    need = 1 if variance == "fixed" else 2
     for name, n in (("IN", n_in), ("OUT", n_out)):
         if (online or name == "OUT") and n.min() < need:
             raise ValueError(
