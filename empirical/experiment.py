@@ -576,7 +576,10 @@ def check_settings(out_dir, config: RunConfig) -> None:
         return
     old = read_settings(out_dir)["cell_settings"]
     new = json.loads(json.dumps(config.cell_settings()))
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    # A setting added after a run was written is taken at its default there.
+    defaults = json.loads(json.dumps(RunConfig(config.dataset, config.backbone).cell_settings()))
+    old = {k: old.get(k, defaults.get(k)) for k in set(old) | set(new)}
+    diff = sorted(k for k in old if old.get(k) != new.get(k))
     if diff:
         detail = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in diff)
         raise ValueError(
