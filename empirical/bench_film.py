@@ -1,0 +1,225 @@
+"""Benchmark of batched FiLM fine-tuning (not a test): ``python -m mialaw.empirical.bench_film``.
+
+* ``batching``: K FiLM models (a cell's target and shadows: 2·S·C candidates, each model on a
+  balanced half) trained as one batched problem (``train_film`` on the whole keep matrix) against
+  the same K models trained one at a time in this process (``train_film`` on one row of keep,
+  with the same model id, so the same minibatches: the logits must agree). Both run on the same
+  device with the same thread count; only training is timed (preprocessing and query logits
+  excluded). Throughput is images × steps per second: the images that went through a training
+  forward/backward pass, per second. Synthetic images (content does not change the arithmetic).
+* ``cost``: one cell as the study would run it: 17 models, S = 64, C = 2 (256 candidates) on
+  Fashion-MNIST (synthetic images when it is not installed) at 64 px with the default
+  ``FilmSettings``: wall time of training and of the logits (and mirrored logits) of the 256
+  candidates, and the test accuracy of the models on held-out test images.
+
+``--tiny`` runs both on a random-weight Lite0 at 32 px with few models (a smoke test, seconds).
+``--device cuda --resolution 224`` runs on a GPU (the backbone and all tensors on that device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _balanced_keep(models: int, labels, seed: int) -> np.ndarray:
+    """Every model on a random half of each class (a study cell's keep matrix)."""
+    rng = np.random.default_rng(seed)
+    keep = np.zeros((models, labels.size), dtype=bool)
+    for m in range(models):
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            keep[m, rng.permutation(members)[: members.size // 2]] = True
+    return keep
+
+
+def _synthetic(n: int, classes: int, seed: int = 0):
+    """uint8 28×28 images, class c marked by a bright bar at a class-specific column."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    images = rng.integers(0, 200, (n, 28, 28)).astype(np.uint8)
+    for c in range(classes):
+        images[labels == c, :, 2 + 2 * c : 6 + 2 * c] = 255
+    return images, labels
+
+
+def _backbone(args):
+    from mialaw.empirical.backbones import get_backbone
+    from mialaw.empirical.film import tiny_lite_backbone
+
+    if args.tiny:
+        return tiny_lite_backbone(resolution=args.resolution, device=args.device)
+    return get_backbone(args.backbone, device=args.device, resolution=args.resolution)
+
+
+def bench_batching(backbone, *, models, shots, classes, settings, threads, repeats=2):
+    """Batched against one-at-a-time training; returns the throughput ratio."""
+    from mialaw.empirical.film import train_film
+
+    images, labels = _synthetic(2 * shots * classes, classes)
+    keep = _balanced_keep(models, labels, seed=0)
+    common = dict(classes=classes, settings=settings, query=images[:4], threads=threads)
+    best = {"batched": (0.0, 0.0), "single": (0.0, 0.0)}  # (per wall second, per CPU second)
+    for _ in range(repeats):  # interleaved, best of each: the machine may be shared
+        batched = train_film(backbone, images, labels, keep, **common)
+        singles = [
+            train_film(backbone, images, labels, keep[k : k + 1], model_ids=[k], **common)
+            for k in range(models)
+        ]
+        for name, runs in (("batched", [batched]), ("single", singles)):
+            steps = sum(r.image_steps for r in runs)
+            wall = steps / sum(r.train_seconds for r in runs)
+            cpu = steps / sum(r.train_cpu_seconds for r in runs)
+            best[name] = (max(best[name][0], wall), max(best[name][1], cpu))
+    diff = max(np.abs(r.logits[0] - batched.logits[k]).max() for k, r in enumerate(singles))
+    ratio = best["batched"][0] / best["single"][0]
+    ratio_cpu = best["batched"][1] / best["single"][1]
+    print(
+        f"[batching] {models} models × {keep[0].sum()} images, batch {settings.batch_size}, "
+        f"{settings.epochs} epoch(s), {settings.resolution} px, {backbone.name} on "
+        f"{backbone.device}, threads={threads}",
+        flush=True,
+    )
+    for name, label in (("batched", "batched:      "), ("single", "one at a time:")):
+        wall, cpu = best[name]
+        print(f"[batching] {label} {wall:8.1f} images×steps/s ({cpu:.1f} per CPU second)")
+    print(
+        f"[batching] ratio {ratio:.2f}× (per CPU second {ratio_cpu:.2f}×; target >= 3×); "
+        f"largest logit difference {diff:.1e}"
+    )
+    return {"ratio": ratio, "ratio_cpu": ratio_cpu, "max_diff": diff, **best}
+
+
+def _cost_data(classes: int, shots: int, tests: int, tiny: bool):
+    """Candidates (2·S per class) and held-out test images: Fashion-MNIST, else synthetic."""
+    if not tiny:
+        from mialaw.empirical.datasets import (
+            DatasetNotFoundError,
+            load_dataset,
+            stratified_shots,
+        )
+
+        try:
+            train = load_dataset("fashion-mnist", classes=classes, split="train")
+            test = load_dataset("fashion-mnist", classes=classes, split="test")
+        except DatasetNotFoundError as exc:
+            print(f"[cost] {str(exc).split(';')[0]}: synthetic images instead")
+        else:
+            idx = stratified_shots(train.labels, shots, seed=0)
+            pick = np.random.default_rng(1).permutation(len(test))[:tests]
+            source = "fashion-mnist"
+            return (
+                train.images[idx],
+                train.labels[idx],
+                test.images[pick],
+                test.labels[pick],
+                source,
+            )
+    images, labels = _synthetic(2 * shots * classes + tests, classes)
+    n = 2 * shots * classes
+    return images[:n], labels[:n], images[n:], labels[n:], "synthetic"
+
+
+def bench_cost(backbone, *, models, shots, classes, settings, threads, tests=500, tiny=False):
+    """Wall time of one FiLM cell with the given settings, and its test accuracy."""
+    from mialaw.empirical.film import train_film
+
+    x, y, xt, yt, source = _cost_data(classes, shots, tests, tiny)
+    keep = _balanced_keep(models, y, seed=0)
+    start = time.perf_counter()
+    res = train_film(
+        backbone,
+        x,
+        y,
+        keep,
+        classes=classes,
+        settings=settings,
+        query=np.concatenate([x, xt]),
+        threads=threads,
+    )
+    total = time.perf_counter() - start
+    n, q = len(x), len(x) + len(xt)
+    # The cell itself scores only its candidates: scale the query time to them.
+    cell = total - res.query_seconds * (1 - n / q)
+    acc = (res.logits[:, n:].argmax(-1) == yt).mean(1)
+    acc_flip = (res.logits_flipped[:, n:].argmax(-1) == yt).mean(1)
+    print(
+        f"[cost] {models} models, S={shots}, C={classes} ({n} candidates, {keep[0].sum()} per "
+        f"model) on {source} at {settings.resolution} px, {settings}"
+    )
+    print(
+        f"[cost] training {res.train_seconds:.1f} s ({res.image_steps / res.train_seconds:.0f} "
+        f"images×steps/s; CPU {res.train_cpu_seconds:.1f} s); logits of {q} queries + mirrors "
+        f"{res.query_seconds:.1f} s; "
+        f"one cell (training + {n} candidates' logits) ≈ {cell:.0f} s"
+    )
+    print(
+        f"[cost] test accuracy on {len(yt)} held-out images: mean {acc.mean():.3f} "
+        f"(min {acc.min():.3f}), mirrored {acc_flip.mean():.3f}; final training loss "
+        f"{res.train_loss[:, -1].mean():.4f}"
+    )
+    return {"cell_seconds": cell, "accuracy": float(acc.mean())}
+
+
+def main(argv=None) -> int:
+    from mialaw.empirical.film import FilmSettings
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("which", nargs="*", default=["batching", "cost"])
+    parser.add_argument("--tiny", action="store_true", help="random Lite0 at 32 px, few models")
+    parser.add_argument("--backbone", default="efficientnet-lite0")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--resolution", type=int, default=None, help="default 64 (tiny: 32)")
+    parser.add_argument("--models", type=int, default=None, help="default 17 (tiny: 5)")
+    parser.add_argument("--shots", type=int, default=None, help="default 64 (tiny: 8)")
+    parser.add_argument("--classes", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=FilmSettings.batch_size)
+    parser.add_argument(
+        "--epochs", type=int, default=1, help="batching: epochs timed (cost: the default)"
+    )
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for both (default: torch's)"
+    )
+    args = parser.parse_args(argv)
+    bad = set(args.which) - {"batching", "cost"}
+    if bad:
+        parser.error(f"unknown benchmark(s) {sorted(bad)}; choose from batching, cost")
+    args.resolution = args.resolution or (32 if args.tiny else 64)
+    models = args.models or (5 if args.tiny else 17)
+    shots = args.shots or (8 if args.tiny else 64)
+    try:
+        import torch
+
+        threads = args.threads or torch.get_num_threads()
+        backbone = _backbone(args)
+        base = dict(resolution=args.resolution, batch_size=args.batch_size)
+        if "batching" in args.which:
+            bench_batching(
+                backbone,
+                models=models,
+                shots=shots,
+                classes=args.classes,
+                settings=FilmSettings(epochs=args.epochs, **base),
+                threads=threads,
+                repeats=args.repeats,
+            )
+        if "cost" in args.which:
+            bench_cost(
+                backbone,
+                models=models,
+                shots=shots,
+                classes=args.classes,
+                settings=FilmSettings(**base),
+                threads=threads,
+                tiny=args.tiny,
+            )
+    except ValueError as exc:
+        parser.error(str(exc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
