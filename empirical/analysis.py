@@ -562,7 +562,7 @@ def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> Sw
             f"{SATURATION_CUT} * (1 - alpha))"
         ),
     }
-    return SweepResult(runs=runs, points=_plain(points), fit=_plain(fit))
+    return SweepResult(runs=runs, points=json_ready(points), fit=json_ready(fit))
 
 
 def fit_runs(dirs, *, attacks=None, fpr=None, level: float = 0.95) -> SweepResult:
@@ -574,14 +574,14 @@ def fit_runs(dirs, *, attacks=None, fpr=None, level: float = 0.95) -> SweepResul
     return result_from_runs(runs, attacks=attacks, fpr=fpr, level=level)
 
 
-def _plain(obj):
+def json_ready(obj):
     """JSON-ready copy: numpy scalars and arrays to Python, NaN and ±inf to None."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [json_ready(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
+        return json_ready(obj.tolist())
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):

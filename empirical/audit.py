@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mialaw.empirical.analysis import json_ready
+
 __all__ = ["AuditReport", "audit", "default_shots", "check_data", "write_reports"]
 
 ATTACK_LABELS = {"lira_online": "LiRA online", "lira_offline": "LiRA offline", "rmia": "RMIA"}
@@ -402,7 +404,7 @@ class AuditReport:
 
     # ------------------------------------------------------------------ renderings
     def to_json(self) -> dict:
-        return _plain(
+        return json_ready(
             {
                 "format": "mialaw-audit/1",
                 "headline": self.headline(),
@@ -681,21 +683,6 @@ def _list(values) -> str:
         if len(values) <= 6
         else (f"{int(values[0]):,} … {int(values[-1]):,} ({len(values)} values)")
     )
-
-
-def _plain(obj):
-    """JSON-ready copy: numpy to Python, NaN and ±inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _atomic_write(path: Path, text: str) -> None:
