@@ -37,7 +37,7 @@ LiRA (Carlini et al. 2022), per example and query, from the shadows' statistics:
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_expit, log_ndtr, logsumexp
+from scipy.special import log_expit, log_ndtr
 
 _VARIANCES = ("per-example", "global", "fixed")
 _CENTRES = ("mean", "median")
@@ -266,32 +266,44 @@ def lira_scores(
     return out.mean(-1)
 
 
-def _log_mean_sigmoid(s, weights, axis):
-    """log of the weighted mean of p = sigmoid(s) over ``axis``, accurate for p ≈ 0 and p ≈ 1.
+def _sigmoid_means(stats):
+    """Per model and example, the mean over queries of p = sigmoid(s) and of q = 1 − p, each
+    formed from log-sigmoids so that neither rounds: beyond a logit of ~37 sigmoid rounds to
+    exactly 1, but q = sigmoid(−s) stays exact (and p likewise far below 0)."""
+    return np.exp(log_expit(stats)).mean(-1), np.exp(log_expit(-stats)).mean(-1)
 
-    Near p = 1 the mean of q = 1 − p = sigmoid(−s) is tiny and exact, and log(1 − q̄) = log1p(−q̄);
-    near p = 0 the weighted log-sum-exp of log p is. Choosing by q̄ keeps confidences beyond a
-    logit of ~37 (where sigmoid rounds to exactly 1) distinguishable. Returns (log p̄, q̄).
-    """
-    w = weights / weights.sum(axis=axis, keepdims=True)
-    q_bar = (w * np.exp(log_expit(-s))).sum(axis=axis)
+
+def _log_mean(p_bar, q_bar):
+    """log p̄ from the means of p and of q = 1 − p, from whichever is accurate."""
     with np.errstate(divide="ignore"):
-        small_p = logsumexp(log_expit(s) + np.log(w), axis=axis)
-    return np.where(q_bar < 0.5, np.log1p(-np.minimum(q_bar, 0.5)), small_p), q_bar
+        return np.where(q_bar < 0.5, np.log1p(-np.minimum(q_bar, 0.5)), np.log(p_bar))
 
 
-def _log_prior(s, weights, axis, a):
-    """log Pr(x) = log(((1 + a)·p̄_out + (1 − a))/2) from the OUT models' statistics.
-
-    Written as log1p(−(1 + a)/2·q̄) when p̄ is near 1 (no rounding to 1), else in log-sum form.
-    """
-    log_p, q_bar = _log_mean_sigmoid(s, weights, axis)
+def _log_prior(p_bar, q_bar, a):
+    """log Pr(x) = log(((1 + a)·p̄_out + (1 − a))/2), written as log1p(−(1 + a)/2·q̄) when p̄ is
+    near 1 (no rounding to 1), else in log-sum form."""
     near_one = np.log1p(-0.5 * (1.0 + a) * np.minimum(q_bar, 0.5))
     if a < 1:
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p_bar)
         general = np.logaddexp(np.log1p(a) - np.log(2) + log_p, np.log1p(-a) - np.log(2))
     else:
-        general = log_p
+        general = _log_mean(p_bar, q_bar)
     return np.where(q_bar < 0.5, near_one, general)
+
+
+def _out_means(p, q, out, removed):
+    """Means of p and q over each target's OUT shadows (T, N): sums over all OUT models once,
+    minus the removed models' own terms (sums of positive terms: no cancellation unless one
+    removed model outweighs all the others together)."""
+    sum_p, sum_q, count = (p * out).sum(0), (q * out).sum(0), out.sum(0)
+    for r in removed:
+        sum_p = sum_p - p[r] * out[r]
+        sum_q = sum_q - q[r] * out[r]
+        count = count - out[r]
+    if np.min(count) < 1:
+        raise ValueError("every example needs >= 1 OUT shadow model per target for RMIA")
+    return sum_p / count, sum_q / count
 
 
 def rmia_scores(
@@ -335,21 +347,19 @@ def rmia_scores(
         raise ValueError(f"RMIA needs >= 2 models (a target and >= 1 shadow); got {keep.shape[0]}")
     targets = _check_targets(targets, keep.shape[0])
     removed = _removed(keep, targets, rotation)
-    ones = np.ones(stats.shape[1:])
-    scores = np.empty((targets.size, keep.shape[1]))
-    for row, t in enumerate(targets):
-        shadow = np.ones(keep.shape[0], dtype=bool)
-        shadow[[int(r[row]) for r in removed]] = False
-        out = (shadow[:, None] & ~keep)[:, :, None] * np.ones(stats.shape[2])
-        if out[:, :, 0].sum(0).min() < 1:
-            raise ValueError("every example needs >= 1 OUT shadow model per target for RMIA")
-        pop_w = np.broadcast_to(shadow[:, None, None], pop.shape).astype(np.float64)
-        log_ratio_x = _log_mean_sigmoid(stats[t], ones, -1)[0] - _log_prior(stats, out, (0, 2), a)
-        log_ratio_z = _log_mean_sigmoid(pop[t], np.ones(pop.shape[1:]), -1)[0] - _log_prior(
-            pop, pop_w, (0, 2), a
-        )
-        scores[row] = _interpolated_fraction(np.sort(log_ratio_z), log_ratio_x - np.log(gamma))
-    return scores
+    p, q = _sigmoid_means(stats)  # (M, N)
+    p_pop, q_pop = _sigmoid_means(pop)  # (M, P): every model is OUT for the population
+    log_ratio_x = _log_mean(p[targets], q[targets]) - _log_prior(
+        *_out_means(p, q, ~keep, removed), a
+    )
+    everyone = np.ones(p_pop.shape, dtype=bool)
+    log_ratio_z = _log_mean(p_pop[targets], q_pop[targets]) - _log_prior(
+        *_out_means(p_pop, q_pop, everyone, removed), a
+    )
+    log_ratio_z.sort(axis=1)
+    return np.stack(
+        [_interpolated_fraction(z, x - np.log(gamma)) for z, x in zip(log_ratio_z, log_ratio_x)]
+    )
 
 
 def _interpolated_fraction(z, v):
