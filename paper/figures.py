@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import ATTACK_NAMES, empirical_results
+from .tables import ATTACK_NAMES, empirical_results, headline_run
 
 FIG_FORMATS = ("png", "svg")
 
@@ -220,13 +220,19 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
     return _save(fig, out, "regression_held_out")
 
 
-def _cells(results, out: Path):
-    """(label, name, arrays) of every empirical cell under OUT/runs/ (via the empirical module)."""
-    from mialaw.empirical.experiment import load_cell
+def _cells(results, out: Path, labels=None):
+    """(label, name, arrays, config) of the cells of each empirical run's configuration under
+    OUT/runs/ (never a glob: cells of an earlier, larger sweep are not read)."""
+    from mialaw.empirical.experiment import RunConfig, cell_name, load_cell, read_settings
 
     for res in empirical_results(results):
-        for path in sorted((Path(out) / "runs" / res["label"]).glob("cells/*.npz")):
-            yield res["label"], path.stem, load_cell(path)
+        if labels is not None and res["label"] not in labels:
+            continue
+        run_dir = Path(out) / "runs" / res["label"]
+        config = RunConfig.from_dict(read_settings(run_dir)["config"])
+        for c, s, k in config.cells():
+            path = run_dir / "cells" / cell_name(c, s, k)
+            yield res["label"], path.stem, load_cell(path), config
 
 
 def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) -> list[Path]:
@@ -235,13 +241,13 @@ def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) ->
 
     plt = _plt()
     chosen = None
-    for label, stem, cell in _cells(results, runs_root):
+    for label, stem, cell, config in _cells(results, runs_root):
         if chosen is None or cell["keep"].shape[1] > chosen[2]["keep"].shape[1]:
-            chosen = (label, stem, cell)
+            chosen = (label, stem, cell, config)
     if chosen is None:
         return []
-    label, stem, cell = chosen
-    summary = summarize_cell(cell, (fpr,))
+    label, stem, cell, config = chosen
+    summary = summarize_cell(cell, (fpr,), config)
     vul = np.abs(summary.delta)
     fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.0))
     for ax, x, name in (
@@ -257,26 +263,29 @@ def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) ->
 
 
 def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
-    """Log-log ROC curves of LiRA online, headline run, C = 2, seed 0, one curve per S."""
+    """Log-log ROC curves of LiRA online (all target models pooled), headline run, C = 2, seed 0,
+    one curve per S."""
+    from mialaw.empirical.analysis import summarize_cell
     from mialaw.theory.metrics import roc_curve
 
     plt = _plt()
-    runs = empirical_results(results)
-    if not runs:
+    run = headline_run(results)
+    if run is None:
         return []
-    label = runs[0]["label"]
+    label = run["label"]
     cells = {
-        stem: cell
-        for run_label, stem, cell in _cells(results, runs_root)
-        if run_label == label and stem.startswith("C2_") and stem.endswith("_seed0")
+        stem: (cell, config)
+        for _, stem, cell, config in _cells(results, runs_root, labels={label})
+        if stem.startswith("C2_") and stem.endswith("_seed0")
     }
     if not cells:
         return []
     fig, ax = plt.subplots(figsize=(3.6, 3.4))
     by_shots = sorted(cells, key=lambda stem: int(stem.split("_")[1][1:]))
     for stem in by_shots[::2]:  # every other S keeps the picture readable
-        cell = cells[stem]
-        roc = roc_curve(cell["lira_online"].ravel(), cell["keep"].ravel())
+        cell, config = cells[stem]
+        scores = summarize_cell(cell, (0.1,), config).scores["lira_online"]
+        roc = roc_curve(scores.ravel(), cell["keep"].ravel())
         ax.plot(
             np.maximum(roc.fpr, 1e-5),
             np.maximum(roc.tpr, 1e-5),
@@ -293,11 +302,13 @@ def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
 
 
 def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
-    """99th, 99.9th percentile and maximum per-example advantage against S (C = 2 per run)."""
+    """99th, 99.9th percentile and maximum per-example advantage against S (C = 2 per run), over
+    the same number of examples at every S; open markers lie below twice the noise floor. Panels
+    without any S that holds that many examples say so."""
     plt = _plt()
     rows = [q for r in empirical_results(results) for q in r["fit"]["per_example"]["quantiles"]]
     rows = [q for q in rows if q["classes"] == 2]
-    if not rows:
+    if not empirical_results(results):
         return []
     fig, axes = plt.subplots(1, len(fprs), figsize=(3.2 * len(fprs), 3.0), squeeze=False)
     datasets = sorted({q["dataset"] for q in rows})
@@ -307,27 +318,23 @@ def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
         for i, ds in enumerate(datasets):
             for qu, ls in styles.items():
                 pts = sorted(
-                    (q["shots"], q["advantage"])
+                    (q["shots"], q["advantage"], q.get("above_noise_floor", True))
                     for q in rows
                     if q["dataset"] == ds and q["quantile"] == qu and q["fpr"] == alpha
                 )
                 if not pts:
                     continue
-                s, a = np.array(pts).T
+                s, a, above = (np.array(v) for v in zip(*pts))
                 name = "max" if qu >= 1 else f"{100 * qu:g}th pct"
-                ax.plot(
-                    s,
-                    np.where(a > 0, a, np.nan),
-                    ls,
-                    marker="o",
-                    ms=2,
-                    lw=1,
-                    color=colors[i % len(colors)],
-                    label=f"{ds} {name}",
-                )
+                color = colors[i % len(colors)]
+                a = np.where(a > 0, a, np.nan)
+                ax.plot(s, a, ls, marker="o", ms=2, lw=1, color=color, label=f"{ds} {name}")
+                low = ~above.astype(bool)
+                ax.plot(s[low], a[low], "o", ms=5, mfc="white", color=color)
         ax.set(xscale="log", yscale="log", xlabel="S", title=f"FPR {alpha:g} (C = 2)")
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel("per-example advantage")
+    n = rows[0]["n_examples"] if rows else "N"
+    axes[0][0].set_ylabel(f"per-example advantage ({n} examples)")
     axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, out, "quantiles")
 
