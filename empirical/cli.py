@@ -91,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra feature options, e.g. dim=32 n_per_class=2000 seed=0 (gaussian), "
         "max_per_class=2000, resolution=224",
     )
+    run.add_argument("--learner", choices=["head", "film"], default="head")
+    run.add_argument("--film", type=_option, action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--data-dir", default=None)
     run.add_argument("--cache-dir", default=None)
@@ -147,6 +149,8 @@ def _run(args) -> int:
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         device=args.device,
+        learner=args.learner,
+        film=dict(args.film),
     )
     result = run_sweep(config, args.out, progress=not args.no_progress)
     _print(result, args.json)

@@ -83,6 +83,8 @@ _CELL_FIELDS = (
     "max_iter",
     "gtol",
     "dtype",
+    "learner",
+    "film",
 )
 
 
@@ -151,6 +153,8 @@ class RunConfig:
     data_dir: str | None = None
     cache_dir: str | None = None
     device: str = "auto"
+    learner: str = "head"
+    film: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from mialaw.theory.model import check_fpr
@@ -228,6 +232,15 @@ class RunConfig:
         if not isinstance(self.dataset_options, dict):
             raise ValueError("dataset_options must be a dict of keyword arguments")
         set_("dataset_options", dict(self.dataset_options))
+        if self.learner not in ("head", "film"):
+            raise ValueError(f"learner must be 'head' or 'film'; got {self.learner!r}")
+        if self.learner == "film":  # FiLM (film_run.py): settings validated, stored in full
+            from mialaw.empirical.film_run import film_options, film_settings
+
+            resolution = self.dataset_options.get("resolution")
+            set_("film", film_options(film_settings(self.film, resolution=resolution)))
+        elif self.film:
+            raise ValueError("film settings need learner='film'")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
 
@@ -610,6 +623,10 @@ def run_sweep(config: RunConfig, out_dir, *, features=None, progress: bool = Tru
     from mialaw.empirical.heads import resolve_device
 
     resolve_device(config.device)  # e.g. "cuda" without a GPU fails here, before any writing
+    if config.learner == "film":  # FiLM trains on the images: its own preparation and cells
+        from mialaw.empirical.film_run import run_film_sweep
+
+        return run_film_sweep(config, out_dir, progress=progress, plots=plots)
     prepared = prepare_features(config, features)
     write_settings(out_dir, config, prepared.key)
     cells = config.cells()
