@@ -452,7 +452,9 @@ def _refit(points, entry):
         cov = fit.residual_std**2 * unscaled
         if not np.allclose(np.sqrt(np.diag(cov)), fit.stderr, rtol=1e-8):
             continue
-        known = sigma is not None and fit.residual_std <= 1.0
+        # theory.fits gives Student-t intervals (residual dof) for weighted fits too, even when
+        # the reduced-χ² factor is 1: predictions use the same quantile.
+        known = False
         name = "weighted, resolvable+detected+unsaturated" if sigma is not None else "OLS, v1"
         return fit, rows, name, cov, known
     return None

@@ -378,10 +378,10 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
             fit = res["fit"].get(str(alpha)) or {}
             _local_errorbars(
                 ax,
-                fit.get("local_slopes"),
+                fit.get("pooled_local_slopes"),
                 ls="none",
-                marker="s",
-                color="0.5",
+                marker="s" if res["config"]["attack"] == "lira-offline" else "D",
+                color="0.6" if res["config"]["attack"] == "lira-offline" else "0.2",
                 label=f"simulated {res['config']['attack']}",
             )
         for res in empirical_results(results):

@@ -131,6 +131,7 @@ def slope_rows(results: dict) -> list[dict]:
                         "ci_low": f["slope_ci"][0],
                         "ci_high": f["slope_ci"][1],
                         "n": f["n"],
+                        "shots": _shots_range(f),
                         "published": PUBLISHED_SLOPE_AVERAGE,
                     }
                 )

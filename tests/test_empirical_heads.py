@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from mialaw.empirical.experiment import balanced_keep
+from mialaw.empirical.experiment import paired_keep
 from mialaw.empirical.heads import resolve_device, train_linear_heads, train_mlp_heads
 from mialaw.empirical.statistics import attack_stats, linear_gradient_norms
 
@@ -31,7 +31,7 @@ def _objective(w, b, x, y, lam):
 @pytest.mark.parametrize("lam", [1.0, 10.0])
 def test_batched_linear_heads_equal_sklearn_one_at_a_time(digits, lam):
     x, y = digits
-    keep = balanced_keep(7, np.zeros(len(y)), seed=1)
+    keep = paired_keep(8, np.zeros(len(y)), seed=1)
     heads = train_linear_heads(x, y, keep, classes=10, weight_decay=lam, dtype="float64", gtol=1e-7)
     for m in range(keep.shape[0]):
         ref = LogisticRegression(C=1.0 / lam, tol=1e-10, max_iter=20000).fit(x[keep[m]], y[keep[m]])
@@ -46,7 +46,7 @@ def test_batched_linear_heads_equal_sklearn_one_at_a_time(digits, lam):
 
 def test_float32_reaches_the_same_optimum(digits):
     x, y = digits
-    keep = balanced_keep(5, np.zeros(len(y)), seed=2)
+    keep = paired_keep(6, np.zeros(len(y)), seed=2)
     h32 = train_linear_heads(x, y, keep, classes=10, dtype="float32")
     h64 = train_linear_heads(x, y, keep, classes=10, dtype="float64", gtol=1e-7)
     for m in range(5):
@@ -62,7 +62,7 @@ def test_fewer_examples_than_features_uses_the_span_exactly():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((36, 80))
     y = np.arange(36) % 3
-    keep = balanced_keep(3, np.zeros(36), seed=0)
+    keep = paired_keep(4, np.zeros(36), seed=0)
     for m in range(3):  # every model sees all three classes (multinomial in sklearn too)
         assert set(y[keep[m]]) == {0, 1, 2}
     heads = train_linear_heads(x, y, keep, classes=3, weight_decay=2.0, dtype="float64", gtol=1e-9)
@@ -74,7 +74,7 @@ def test_fewer_examples_than_features_uses_the_span_exactly():
 
 def test_training_is_deterministic_and_logits_match_parameters(digits):
     x, y = digits
-    keep = balanced_keep(5, np.zeros(len(y)), seed=4)
+    keep = paired_keep(6, np.zeros(len(y)), seed=4)
     a = train_linear_heads(x, y, keep, classes=10)
     b = train_linear_heads(
         x, y, keep, classes=10, device="auto" if not torch.cuda.is_available() else "cpu"
@@ -87,14 +87,14 @@ def test_training_is_deterministic_and_logits_match_parameters(digits):
 
 def test_mlp_heads_fit_and_are_seeded(digits):
     x, y = digits
-    keep = balanced_keep(3, np.zeros(len(y)), seed=5)
+    keep = paired_keep(4, np.zeros(len(y)), seed=5)
     a = train_mlp_heads(x, y, keep, classes=10, hidden=16, seed=7, max_iter=150)
     b = train_mlp_heads(x, y, keep, classes=10, hidden=16, seed=7, max_iter=150)
     c = train_mlp_heads(x, y, keep, classes=10, hidden=16, seed=8, max_iter=150)
     assert np.array_equal(a.w1, b.w1) and not np.array_equal(a.w1, c.w1)
     logits = a.logits(x)
-    assert logits.shape == (3, len(y), 10)
-    for m in range(3):
+    assert logits.shape == (4, len(y), 10)
+    for m in range(4):
         train_acc = np.mean(logits[m][keep[m]].argmax(1) == y[keep[m]])
         assert train_acc > 0.95
         # the objective the optimiser reports is the one of the returned parameters
@@ -106,7 +106,7 @@ def test_mlp_heads_fit_and_are_seeded(digits):
 
 def test_gradient_norm_closed_form_matches_autograd(digits):
     x, y = digits
-    keep = balanced_keep(3, np.zeros(len(y)), seed=6)
+    keep = paired_keep(4, np.zeros(len(y)), seed=6)
     heads = train_linear_heads(x, y, keep, classes=10, dtype="float64", gtol=1e-8)
     logits = np.einsum("nf,mcf->mnc", x, heads.weights) + heads.bias[:, None, :]
     closed = linear_gradient_norms(logits, x, y)
@@ -133,7 +133,7 @@ def test_attack_stats_is_stable_logit_confidence():
 def test_bad_inputs_raise():
     x = np.zeros((4, 3))
     y = np.array([0, 1, 0, 1])
-    keep = balanced_keep(3, np.zeros(4), seed=0)
+    keep = paired_keep(4, np.zeros(4), seed=0)
     with pytest.raises(ValueError, match="NaN"):
         train_linear_heads(np.full((4, 3), np.nan), y, keep, classes=2)
     with pytest.raises(ValueError, match="weight_decay"):
@@ -144,17 +144,17 @@ def test_bad_inputs_raise():
         resolve_device("tpu")
 
 
-def test_balanced_keep():
-    for models, shots, classes in [(17, 3, 4), (16, 5, 2), (65, 1, 10)]:
+def test_paired_keep():
+    for models, shots, classes in [(18, 3, 4), (16, 5, 2), (66, 1, 10)]:
         labels = np.repeat(np.arange(classes), 2 * shots)[::-1].copy()
-        keep = balanced_keep(models, labels, seed=0)
+        keep = paired_keep(models, labels, seed=0)
         for c in range(classes):  # every model trains on exactly S examples of every class
             assert np.all(keep[:, labels == c].sum(1) == shots)
-        per_example = keep.sum(0)
-        assert set(per_example) <= {models // 2, (models + 1) // 2}
-        if models % 2:
-            assert np.sum(per_example == models // 2 + 1) == labels.size // 2
-        assert np.array_equal(keep, balanced_keep(models, labels, seed=0))
-        assert not np.array_equal(keep, balanced_keep(models, labels, seed=1))
+        assert np.all(keep.sum(0) == models // 2)  # every example IN for exactly half
+        assert np.all(keep[1::2] == ~keep[0::2])  # complementary pairs
+        assert np.array_equal(keep, paired_keep(models, labels, seed=0))
+        assert not np.array_equal(keep, paired_keep(models, labels, seed=1))
     with pytest.raises(ValueError, match="odd"):
-        balanced_keep(5, np.array([0, 0, 1]), seed=0)
+        paired_keep(6, np.array([0, 0, 1]), seed=0)
+    with pytest.raises(ValueError, match="even"):
+        paired_keep(5, np.array([0, 0, 1, 1]), seed=0)
