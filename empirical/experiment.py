@@ -60,7 +60,6 @@ __all__ = [
 
 FORMAT = "mialaw-empirical-run/2"
 ATTACKS = ("lira", "rmia")
-SCORE_NAMES = {"lira": ("lira_online", "lira_offline"), "rmia": ("rmia",)}
 HEADS = ("linear", "mlp")
 # Settings that change a cell's content; the others (requested grid, evaluation FPRs, reported
 # attacks, device, paths) may differ between runs into the same directory.

@@ -41,7 +41,7 @@ class EmpiricalSpec:
     """One empirical sweep (keyword arguments of ``mialaw.empirical.experiment.RunConfig``).
 
     ``role``: "main" runs enter the cross-dataset regression; "lambda" runs repeat a main run at
-    another L2 strength for the λ table only.
+    another L2 strength for the λ table only; "film" runs compare FiLM with the head.
     """
 
     label: str
@@ -121,6 +121,25 @@ _FULL_FASHION = _empirical(
     dataset_options={"max_per_class": 1536},
 )
 _FULL_DIGITS = _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(5), 64, 3)
+
+# FiLM against the linear head on the same cells (Fashion-MNIST, C = 2, 64 px): the same candidates,
+# keep matrices and RMIA population (a smaller one: FiLM pays a backbone pass per query).
+_AT_64PX = {"dataset_options": {"resolution": 64, "max_per_class": 512}, "rmia_population": 200}
+FILM_COMPARISON = tuple(
+    _empirical(
+        f"fashion-mnist-lite0-{learner}-64px",
+        "fashion-mnist",
+        "efficientnet-lite0",
+        (2,),
+        _geometric(6),
+        16,
+        2,
+        role="film",
+        learner="film" if learner == "film" else "head",
+        **_AT_64PX,
+    )
+    for learner in ("film", "head")
+)
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -208,7 +227,8 @@ PROFILES: dict[str, Profile] = {
             ),
         )
         + _lambda_runs(_FULL_FASHION)
-        + _lambda_runs(_FULL_DIGITS),
+        + _lambda_runs(_FULL_DIGITS)
+        + FILM_COMPARISON,
         estimate_s=80 * 60,
     ),
 }

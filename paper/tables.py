@@ -17,15 +17,23 @@ PUBLISHED_DP_SHOTS = {(1.0, 0.1): 160, (1.0, 0.01): 2_700, (1.0, 0.001): 19_000}
 PUBLISHED_DP_WORST = 7e6
 
 
-def empirical_results(results: dict, *, lambda_runs: bool = False) -> list[dict]:
-    """The per-run empirical stage results (not the combined cross-dataset fit); the main runs,
-    or with ``lambda_runs`` the runs that repeat one at another L2 strength."""
+def _kind(label: str) -> str:
+    """Which part of the study a run belongs to, by the label the profiles give it."""
+    if "-lambda" in label:
+        return "lambda"
+    return "film" if label.endswith("-64px") else "main"
+
+
+def empirical_results(results: dict, *, kind: str = "main") -> list[dict]:
+    """The per-run empirical stage results (not the combined cross-dataset fit) of one kind:
+    the main runs, the "lambda" runs (a main run at another L2 strength) or the "film" runs
+    (FiLM against the head at 64 px)."""
     return [
         res
         for name, res in results.items()
         if name.startswith("empirical-")
         and name != "empirical-combined"
-        and ("-lambda" in res["label"]) == lambda_runs
+        and _kind(res["label"]) == kind
     ]
 
 
@@ -231,7 +239,7 @@ LAMBDA_COLUMNS = ["dataset", "attack", "fpr", "lambda", "slope", "ci_low", "ci_h
 def lambda_rows(results: dict) -> list[dict]:
     """How the C = 2 LiRA slope moves with the mean-loss L2 strength λ (main runs and λ runs)."""
     rows = []
-    runs = empirical_results(results) + empirical_results(results, lambda_runs=True)
+    runs = empirical_results(results) + empirical_results(results, kind="lambda")
     for res in runs:
         lam = res.get("weight_decay")
         for f in res["fit"]["power_law"]:
@@ -313,6 +321,45 @@ def local_slope_rows(results: dict) -> list[dict]:
                         "ci_high": ls["slope_ci"][1],
                     }
                 )
+    return rows
+
+
+FILM_COLUMNS = [
+    "attack",
+    "fpr",
+    "film_slope",
+    "film_ci_low",
+    "film_ci_high",
+    "film_n",
+    "head_slope",
+    "head_ci_low",
+    "head_ci_high",
+    "head_n",
+]
+
+
+def film_rows(results: dict) -> list[dict]:
+    """FiLM against the linear head on the same cells (C = 2, 64 px): fitted slopes side by side."""
+    fits = {}
+    for res in empirical_results(results, kind="film"):
+        learner = "film" if "-film-" in res["label"] else "head"
+        for f in res["fit"]["power_law"]:
+            if f["classes"] == 2 and f["attack"] in ATTACK_NAMES:
+                fits[(learner, f["attack"], f["fpr"])] = f
+    rows = []
+    for attack in ATTACK_NAMES:
+        for alpha in sorted({k[2] for k in fits}, reverse=True):
+            row = {"attack": ATTACK_NAMES[attack], "fpr": alpha}
+            for learner in ("film", "head"):
+                f = fits.get((learner, attack, alpha)) or {}
+                lo, hi = f.get("slope_ci") or (None, None)
+                row |= {
+                    f"{learner}_slope": f.get("slope"),
+                    f"{learner}_ci_low": lo,
+                    f"{learner}_ci_high": hi,
+                    f"{learner}_n": f.get("n"),
+                }
+            rows.append(row)
     return rows
 
 
@@ -485,6 +532,12 @@ def write_tables(results: dict, profile, out: Path) -> list[Path]:
         CHANGE_COLUMNS,
         tables / "slopes_change",
         "Real-model slopes: the first release (v0.1) beside the corrected measurement",
+    )
+    written += write_table(
+        film_rows(results),
+        FILM_COLUMNS,
+        tables / "film",
+        "FiLM against the linear head on the same cells (C = 2, 64 px)",
     )
     written += write_table(
         lambda_rows(results),

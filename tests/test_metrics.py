@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import beta
 
-from mialaw.theory.metrics import TprAtFpr, clopper_pearson, roc_curve, tpr_at_fpr
+from mialaw.theory.metrics import clopper_pearson, roc_curve, tpr_at_fpr
 
 
 def brute_tpr_at_fpr(scores, labels, alpha):
@@ -75,16 +75,6 @@ def test_clopper_pearson_vectorised():
     ci = clopper_pearson(np.array([0, 5, 10]), 10)
     assert ci.lower.shape == (3,)
     assert ci.estimate.tolist() == [0.0, 0.5, 1.0]
-
-
-def test_combine_pools_counts():
-    a = TprAtFpr(0.1, 0.5, 0.1, 1.0, 5, 10, 1, 10)
-    b = TprAtFpr(0.1, 0.25, 0.05, 2.0, 5, 20, 1, 20)
-    c = TprAtFpr.combine([a, b])
-    assert (c.true_positives, c.positives, c.false_positives, c.negatives) == (10, 30, 2, 30)
-    assert c.tpr == pytest.approx(1 / 3)
-    with pytest.raises(ValueError, match="different target FPRs"):
-        TprAtFpr.combine([a, TprAtFpr(0.2, 0.5, 0.1, 1.0, 5, 10, 1, 10)])
 
 
 @pytest.mark.parametrize(

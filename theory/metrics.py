@@ -3,6 +3,8 @@
 Conventions (science.md, section 3): labels True mean "member"; a larger score means "more likely
 member"; the attack says "member" iff score >= threshold. TPR at FPR α is the largest TPR on the
 empirical ROC whose FPR is <= α (the "≤ α" rule), reported with the achieved FPR and the counts.
+How an experiment's TPR is measured (one threshold per experiment, resolvability, intervals that
+hold their coverage) is ``measure.measure_tpr``; this module holds its building blocks.
 """
 
 from __future__ import annotations
@@ -149,34 +151,6 @@ class TprAtFpr:
         """Clopper–Pearson interval of the achieved FPR (false positives over negatives)."""
         return clopper_pearson(self.false_positives, self.negatives, level)
 
-    def resolvable(self, level: float = 0.95) -> bool:
-        """Whether the advantage is resolvably above zero: the TPR's lower bound exceeds α."""
-        return bool(self.tpr_ci(level).lower > self.fpr)
-
-    @classmethod
-    def combine(cls, results) -> TprAtFpr:
-        """Pool counts over targets and seeds, each at the same α with its own threshold."""
-        results = list(results)
-        if not results:
-            raise ValueError("combine needs at least one result")
-        alphas = {r.fpr for r in results}
-        if len(alphas) != 1:
-            raise ValueError(f"cannot combine results at different target FPRs: {sorted(alphas)}")
-        tp = sum(r.true_positives for r in results)
-        p = sum(r.positives for r in results)
-        fp = sum(r.false_positives for r in results)
-        n = sum(r.negatives for r in results)
-        return cls(
-            fpr=results[0].fpr,
-            tpr=tp / p,
-            achieved_fpr=fp / n,
-            threshold=float("nan"),  # one threshold per pooled result; none for the pool
-            true_positives=tp,
-            positives=p,
-            false_positives=fp,
-            negatives=n,
-        )
-
     def to_dict(self, level: float = 0.95) -> dict:
         ci = self.tpr_ci(level)
         return {
@@ -196,11 +170,6 @@ class TprAtFpr:
 def tpr_at_fpr(scores, labels, fpr):
     """TPR at FPR α (≤ rule) of scores against membership labels; see ``RocCurve.tpr_at_fpr``."""
     return roc_curve(scores, labels).tpr_at_fpr(fpr)
-
-
-def resolvable(tpr_lower, fpr) -> np.ndarray:
-    """Drop rule for power-law fits: keep points whose TPR lower bound exceeds the FPR."""
-    return np.asarray(tpr_lower, dtype=np.float64) > np.asarray(fpr, dtype=np.float64)
 
 
 def unsaturated(advantage, fpr, fraction: float = 0.9) -> np.ndarray:
@@ -225,7 +194,6 @@ __all__ = [
     "clopper_pearson",
     "fit_linear",
     "fit_power_law",
-    "resolvable",
     "roc_curve",
     "tpr_at_fpr",
     "unsaturated",
