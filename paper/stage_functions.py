@@ -135,12 +135,10 @@ EMPIRICAL_ANALYSIS_VERSION = 5
 
 def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
     """One empirical sweep (resumable cell by cell in ``run_dir``) and its fits."""
-    from mialaw.empirical.analysis import fit_runs
     from mialaw.empirical.experiment import RunConfig, run_sweep
 
     config = RunConfig(**(emp.options | {"device": device}))
-    run_sweep(config, run_dir, progress=True)
-    result = fit_runs([run_dir])
+    result = run_sweep(config, run_dir, progress=True)  # its analysis: exactly these cells
     # The run folder is recorded relative to the output folder, which may move.
     return {
         "label": emp.label,
