@@ -174,7 +174,9 @@ def test_compiled_loo_lira_equals_theory_lira(models, examples, online, variance
     keep, s = _random_keep_stats(seed, models, examples)
     mine = lira_loo(keep, s, online=online, variance=variance)
     ref = lira_scores(keep, s, online=online, variance=variance, rotation="loo")
-    np.testing.assert_allclose(mine, ref, rtol=1e-9, atol=1e-9)
+    # Both subtract the target from sums over all models around an offset of ~100: a shadow
+    # variance far below that spread loses digits (seen: 1e-9 relative at a score of -334).
+    np.testing.assert_allclose(mine, ref, rtol=1e-7, atol=1e-9)
 
 
 @settings(max_examples=20, deadline=None)
