@@ -31,7 +31,7 @@ Modules (one idea each; numba is imported only by the modules that compile kerne
                    rotation (tilted, for old runs) and dedicated target models (equal to
                    ``mialaw.theory.lira.lira_scores``);
 * ``measure``      pooled TPR by ``mialaw.theory.measure`` (one threshold, resolvability,
-                   bootstrap intervals), with faster bootstrap passes (``bootstrap_kernel``:
+                   bootstrap intervals), with faster bootstrap passes (``theory.measure_fast``:
                    the shared bootstrap's replicates; one target model: exact
                    order statistics);
 * ``attacks``      ``oracle_attack`` and ``lira_attack`` -> ``AttackResult``;

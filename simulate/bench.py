@@ -18,7 +18,7 @@ full-data one, and prints rates and ratios:
 6. the compiled pair-rotation LiRA kernel against ``mialaw.theory.lira.lira_scores(...,
    rotation="pairs")`` (numpy), online and offline, with the largest difference;
 7. the bootstrap against the simulation it measures: the oracle's exact T = 1 fast path
-   (``measure.bootstrap_games``) and LiRA's (``bootstrap_kernel``: the shared bootstrap's
+   (``measure.bootstrap_games``) and LiRA's (``theory.measure_fast``: the shared bootstrap's
    replicates), 1000 resamples each, and the shared kernel itself on the LiRA scores.
 
 Each timing is the best of several interleaved repetitions (other load on the machine only ever
@@ -263,10 +263,10 @@ def _bootstrap_costs(model, games, lira_targets, lira_models, fprs, repeat, rati
     """[7]: seconds of the simulation (with its point estimate) against its bootstrap, 1000
     resamples: simulate's route (``measure``) and the shared kernel (``theory.measure_kernel``;
     timed on fewer resamples where it is slow and scaled to 1000)."""
-    from mialaw.theory.measure_kernel import bootstrap_tpr as shared
+    from mialaw.theory.measure_fast import bootstrap_tpr
+    from mialaw.theory.measure_kernel import bootstrap_tpr_reference as shared
 
     from .attacks import lira_attack, oracle_attack
-    from .bootstrap_kernel import bootstrap_tpr
     from .engines import Engine
     from .measure import Measurement, bootstrap_games
 

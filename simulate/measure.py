@@ -7,7 +7,8 @@ method, number of resamples); ``measure`` applies it to one experiment. Estimate
 resolvability always come from ``measure_tpr``; for the bootstrap interval ``measure`` uses one of
 two faster routes to the same replicates:
 
-* **several target models (LiRA)**: ``bootstrap_kernel.bootstrap_tpr``, the shared bootstrap
+* **several target models (LiRA)**: ``mialaw.theory.measure_fast.bootstrap_tpr``, the shared
+  bootstrap
   (examples, or target models and examples) replicate for replicate (same seeds, same weights,
   bit-identical intervals: the tests check it against ``measure_tpr(method="bootstrap")``), with
   cheaper passes over the scores;
@@ -103,7 +104,7 @@ def measure(
             "(one target model: exact order-statistics draws)"
         )
     else:
-        from .bootstrap_kernel import bootstrap_tpr
+        from mialaw.theory.measure_fast import bootstrap_tpr
 
         by_model = how.resample == "targets-and-examples"
         reps = bootstrap_tpr(
@@ -133,7 +134,8 @@ def bootstrap_games(scores, labels, alphas, resamples: int, seed: int) -> np.nda
     """(resamples, len(alphas)) bootstrap replicates of the pooled TPR at each α of one target
     model's scores (1-D), each game weighted Poisson(1); see the module docstring.
 
-    The same distribution as ``mialaw.theory.measure_kernel.bootstrap_tpr`` on scores[None, :]
+    The same distribution as ``mialaw.theory.measure_kernel.bootstrap_tpr_reference`` on
+    scores[None, :]
     (NaN where a replicate weighs every member or every non-member zero).
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()

@@ -91,7 +91,7 @@ class SweepConfig:
         replicate costs O(#α) draws whatever the number of games (``measure``), so the default
         1000 costs little; for LiRA (examples resampled, their scores under all target models
         together) a replicate costs a few passes of length N plus a walk through a narrow band
-        of scores around the threshold (``bootstrap_kernel``).
+        of scores around the threshold (``mialaw.theory.measure_fast``).
     """
 
     dim: int

@@ -1,7 +1,8 @@
 """simulate's faster routes to the shared bootstrap (``mialaw.theory.measure``) give its results.
 
-* Several target models: ``bootstrap_kernel.bootstrap_tpr`` must equal the shared kernel replicate
-  for replicate (bit for bit), and ``measure`` must equal ``measure_tpr(method="bootstrap")``.
+* Several target models: ``theory.measure_fast.bootstrap_tpr`` must equal the reference kernel
+  replicate for replicate (bit for bit), and ``measure`` must equal
+  ``measure_tpr(method="bootstrap")``.
 * One target model: ``measure.bootstrap_games`` draws the same distribution by order statistics
   (two-sample Kolmogorov–Smirnov against the shared kernel, fixed seeds).
 """
@@ -14,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mialaw.simulate.bootstrap_kernel import bootstrap_tpr
 from mialaw.simulate.measure import Measurement, bootstrap_games, measure
 from mialaw.theory.measure import Experiment, measure_tpr
-from mialaw.theory.measure_kernel import bootstrap_tpr as shared_bootstrap
+from mialaw.theory.measure_fast import bootstrap_tpr
+from mialaw.theory.measure_kernel import bootstrap_tpr_reference as shared_bootstrap
 
 
 def _experiment(seed, models, examples, ties):

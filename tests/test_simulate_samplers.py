@@ -12,9 +12,9 @@ from scipy import stats
 
 from mialaw.simulate import numpy_engine, oracle, rng, samplers
 from mialaw.simulate.attacks import lira_attack, oracle_attack
-from mialaw.simulate.bootstrap_kernel import bootstrap_tpr
 from mialaw.simulate.engines import Engine, Targets
 from mialaw.simulate.lira_kernel import lira_dedicated, lira_loo, lira_pairs
+from mialaw.theory.measure_fast import bootstrap_tpr
 from mialaw.theory.model import GaussianModel
 from mialaw.theory.scores import logit_confidence
 

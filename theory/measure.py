@@ -206,7 +206,7 @@ def measure_tpr(
     alphas = _check_fprs(fpr)
     found = [e.roc().tpr_at_fpr(alphas) for e in experiments]  # [experiment][alpha]
     if method == "bootstrap":
-        from .measure_kernel import bootstrap_tpr
+        from .measure_fast import bootstrap_tpr
 
         stack = np.array(
             [

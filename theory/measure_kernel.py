@@ -1,4 +1,6 @@
-"""The bootstrap of ``measure.measure_tpr``, compiled: threshold-then-count under random weights.
+"""The bootstrap of ``measure.measure_tpr`` by its plain definition: threshold-then-count under
+random weights, compiled. ``measure_fast`` computes the very same replicates with cheaper passes
+(the tests hold the two equal); this is the reference it is checked against.
 
 One replicate draws a Poisson(1) weight for every example and, optionally, every target model
 (the weight of score (t, n) is their product), sets the ≤ α threshold on the weighted non-member
@@ -99,7 +101,7 @@ def _descending(scores: np.ndarray, mask: np.ndarray, examples: int):
     return s, (flat // examples).astype(np.int64), (flat % examples).astype(np.int64)
 
 
-def bootstrap_tpr(
+def bootstrap_tpr_reference(
     scores, labels, alphas, resamples: int, seed: int, *, by_model: bool = False
 ) -> np.ndarray:
     """(resamples, len(alphas)) bootstrap replicates of one experiment's pooled TPR at each α.

@@ -1,14 +1,14 @@
-"""The shared bootstrap of the pooled TPR, replicate for replicate, with cheaper passes.
+"""The bootstrap that ``measure.measure_tpr`` runs: the reference's replicates, cheaper passes.
 
-``mialaw.theory.measure_kernel.bootstrap_tpr`` draws, per replicate, a Poisson(1) weight per
-example (and per target model when ``by_model``; numba's generator seeded per replicate), sets the
-≤ α threshold on the weighted non-member scores and counts the weighted members above it. It
-walks all T·N scores twice per replicate (the two totals) and the members down to the threshold:
-at 64 models × 40,000 examples, seconds per 1000 replicates against ~0.2 s for the simulation.
+``measure_kernel.bootstrap_tpr_reference`` (the plain definition) draws, per replicate, a
+Poisson(1) weight per example (and per target model when ``by_model``; numba's generator seeded
+per replicate), sets the ≤ α threshold on the weighted non-member scores and counts the
+weighted members above it. It walks all T·N scores twice per replicate (the two totals) and the
+members down to the threshold: at 64 models × 40,000 examples, seconds per 1000 replicates.
 
 ``bootstrap_tpr`` here draws the very same weights in the same order and returns the very same
 replicates (every weight is a whole number, so every sum is exact in float64 whatever its order;
-the tests check equality with the shared kernel), with less work per replicate:
+the tests check equality with the reference), with less work per replicate:
 
 * **examples resampled** (the default): a score's weight is its example's, so a sum of weights
   over any fixed set of scores is Σ_n w_n · (how many of the set are example n's): one dot
@@ -277,8 +277,8 @@ def bootstrap_tpr(
     scores, labels, alphas, resamples: int, seed: int, *, by_model: bool = False
 ) -> np.ndarray:
     """(resamples, len(alphas)) replicates of one experiment's pooled TPR at each α: equal to
-    ``mialaw.theory.measure_kernel.bootstrap_tpr`` with the same arguments (examples always
-    resampled, target models too when ``by_model``)."""
+    ``mialaw.theory.measure_kernel.bootstrap_tpr_reference`` with the same arguments (examples
+    always resampled, target models too when ``by_model``)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
     if scores.ndim != 2 or labels.shape != scores.shape:
