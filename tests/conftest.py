@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 # numba's first compile and scipy quadrature exceed hypothesis' default deadline.
@@ -12,3 +13,25 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("default", deadline=None, max_examples=30, derandomize=True)
 settings.register_profile("thorough", deadline=None, max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# FiLM tests (test_empirical_film*.py) share a tiny random EfficientNet-Lite0 and one torch thread.
+FILM_RESOLUTION = 32
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny passes run fastest on one thread (and a busy machine makes two much slower)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    """The Lite0 architecture with seeded random weights at 32 px (fast, offline)."""
+    from mialaw.empirical.film import tiny_lite_backbone
+
+    return tiny_lite_backbone(resolution=FILM_RESOLUTION, seed=0)

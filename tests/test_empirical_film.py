@@ -1,6 +1,8 @@
 """FiLM fine-tuning: identity against the frozen features and the linear-head learner, batched
 against one model at a time, validation and determinism (tiny random Lite0 at 32 px)."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -18,18 +20,7 @@ from mialaw.empirical.heads import train_heads  # noqa: E402
 RES = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny passes run fastest on one thread (and a busy machine makes two much slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return tiny_lite_backbone(resolution=RES, seed=0)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread; `backbone`
 
 
 def _data(n: int, seed: int = 0):
@@ -155,48 +146,20 @@ def test_batched_models_equal_each_model_trained_alone(backbone, optimizer):
     )
     ids = [4, 0, 9]
     query = images[:5]
-    batched = train_film(
-        backbone,
-        images,
-        labels,
-        keep,
-        classes=2,
-        settings=settings,
-        query=query,
-        model_ids=ids,
-        threads=1,
+    train = partial(
+        train_film, backbone, images, labels, classes=2, settings=settings, query=query, threads=1
     )
+    batched = train(keep, model_ids=ids)
     assert batched.logits.shape == (3, 5, 2) and batched.logits.dtype == np.float64
     assert np.abs(batched.gamma - 1).max() > 1e-3  # FiLM did train
     for k in range(3):
-        alone = train_film(
-            backbone,
-            images,
-            labels,
-            keep[k : k + 1],
-            classes=2,
-            settings=settings,
-            query=query,
-            model_ids=[ids[k]],
-            threads=1,
-        )
+        alone = train(keep[k : k + 1], model_ids=[ids[k]])
         for field in ("logits", "logits_flipped", "gamma", "beta", "head_weights", "train_loss"):
             np.testing.assert_allclose(
                 getattr(alone, field)[0], getattr(batched, field)[k], rtol=1e-4, atol=1e-5
             )
     # micro-batches of one model's half minibatch: the same maths, other rounding
-    split = train_film(
-        backbone,
-        images,
-        labels,
-        keep,
-        classes=2,
-        settings=settings,
-        query=query,
-        model_ids=ids,
-        micro_batch=2,
-        threads=1,
-    )
+    split = train(keep, model_ids=ids, micro_batch=2)
     np.testing.assert_allclose(split.logits, batched.logits, rtol=1e-4, atol=1e-5)
 
 

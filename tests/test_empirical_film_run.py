@@ -16,7 +16,7 @@ from mialaw.empirical.experiment import (  # noqa: E402
     load_cell,
     run_cell,
 )
-from mialaw.empirical.film import FilmSettings, tiny_lite_backbone  # noqa: E402
+from mialaw.empirical.film import FilmSettings  # noqa: E402
 from mialaw.empirical.film_run import (  # noqa: E402
     FilmRun,
     film_options,
@@ -31,18 +31,7 @@ FAST = {"epochs": 2, "batch_size": 4}
 TIMINGS = ("train_seconds", "train_cpu_seconds", "query_seconds")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny passes run fastest on one thread (and a busy machine makes two much slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def backbone():
-    return tiny_lite_backbone(resolution=RES, seed=0)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread; `backbone`
 
 
 @pytest.fixture(scope="module")
