@@ -135,11 +135,12 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
     """Evaluate one cell's saved arrays at the FPRs ``fpr``.
 
     The attacks' scores are derived here from the saved statistics with the run's settings
-    (``config``: a ``RunConfig``; its defaults when None), by ``experiment.scores_of``; RMIA only
+    (``config``: a ``RunConfig``; its defaults when None), by ``attacks.scores_of``; RMIA only
     when the cell holds population statistics. Cells that carry scores (imported from another
     tool) are evaluated as they are.
     """
-    from mialaw.empirical.experiment import RunConfig, scores_of
+    from mialaw.empirical.attacks import scores_of
+    from mialaw.empirical.config import RunConfig
     from mialaw.theory.measure import Experiment, mean_roc
 
     keep = np.asarray(arrays["keep"], dtype=bool)
@@ -208,24 +209,21 @@ class Run:
 
 
 def load_run(out_dir, *, fpr=None, cells=None) -> Run:
-    """Read a run directory: settings.json and the cells of its configuration (or ``cells``:
-    (C, S, seed)s). Cells of an earlier, larger sweep into the same folder are not read."""
-    from mialaw.empirical.experiment import RunConfig, cell_name, load_cell, read_settings
+    """Read a run directory: its manifest and exactly the cells of its configuration (or
+    ``cells``: (C, S, seed)s), as the current code addresses them (``cells.read_cell``)."""
+    from mialaw.empirical.cells import read_cell, read_settings
+    from mialaw.empirical.config import RunConfig
 
     out_dir = Path(out_dir)
     settings = read_settings(out_dir)
     alphas = tuple(settings["config"]["fpr"]) if fpr is None else tuple(fpr)
-    if cells is None:  # exactly the cells of the run's (latest) configuration, never a glob
-        cells = RunConfig.from_dict(settings["config"]).cells()
-    paths = [out_dir / "cells" / cell_name(*c) for c in cells]
     config = RunConfig.from_dict(settings["config"])
-    summaries = []
-    for path in paths:
-        if not path.exists():
-            raise ValueError(f"{path} is missing; run the sweep to compute it")
-        summaries.append(summarize_cell(load_cell(path), alphas, config))
-    if not summaries:
-        raise ValueError(f"{out_dir} holds no finished cells")
+    cells = config.cells() if cells is None else cells
+    if not cells:
+        raise ValueError(f"{out_dir}: no cells asked for")
+    summaries = [
+        summarize_cell(read_cell(out_dir, *cell, settings), alphas, config) for cell in cells
+    ]
     summaries.sort(key=lambda c: (c.classes, c.shots, c.seed))
     return Run(path=str(out_dir), settings=settings, cells=tuple(summaries))
 

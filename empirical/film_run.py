@@ -36,15 +36,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from mialaw.empirical.experiment import RunConfig, candidate_pool, paired_keep
+from mialaw.empirical.config import RunConfig
 from mialaw.empirical.film import FilmSettings
+from mialaw.empirical.learners import Learner
+from mialaw.empirical.sampling import candidate_pool, paired_keep
 
 __all__ = [
     "FilmImages",
@@ -332,41 +331,7 @@ def run_film_cell(
     }
 
 
-# --------------------------------------------------------------------------- the sweep
-def _write_settings(out_dir: Path, fr: FilmRun, key: str) -> None:
-    """settings.json as experiment.write_settings writes it, with the FiLM settings added;
-    refuses a directory whose cells were made with other cell-defining settings."""
-    from mialaw.empirical.experiment import FORMAT, read_settings
-
-    path = out_dir / "settings.json"
-    cell_settings = json.loads(json.dumps(fr.cell_settings()))
-    if path.exists():
-        old = read_settings(out_dir).get("cell_settings")
-        if old != cell_settings:
-            diff = sorted(
-                k
-                for k in set(old or {}) | set(cell_settings)
-                if (old or {}).get(k) != cell_settings.get(k)
-            )
-            raise ValueError(
-                f"{out_dir} holds a run with different settings ({', '.join(diff)}); use "
-                "another --out or the same settings to resume"
-            )
-    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": FORMAT,
-        "config": fr.run.to_dict(),
-        "cell_settings": cell_settings,
-        "learner": "film",
-        "film": dataclasses.asdict(fr.settings) | {"seed": "per cell"},
-        "feature_key": key,
-        "python": sys.version.split()[0],
-    }
-    tmp = path.with_name(f".settings.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-
-
+# --------------------------------------------------------------------------- the learner
 def run_film_sweep(
     config,
     out_dir,
@@ -376,53 +341,57 @@ def run_film_sweep(
     threads: int | None = None,
     progress: bool = True,
     plots: bool = True,
+    executor=None,
 ):
     """Run (or resume) every cell of a FiLM sweep into ``out_dir``; the ``SweepResult``.
 
-    The run directory has the format of ``experiment.run_sweep`` (settings.json, cells/,
-    summary.json, plots), so ``load_run``/``fit_runs`` read it; settings.json also records the
-    learner and the FiLM settings. ``images`` (images, labels) and ``backbone`` replace the
-    dataset and the named backbone (tests).
+    ``run_sweep`` with the FiLM learner; ``images`` (images, labels) and ``backbone`` replace
+    the dataset and the named backbone (tests); ``threads`` replaces the run's ``threads``.
     """
-    from tqdm.auto import tqdm
-
-    from mialaw.empirical.analysis import load_run, result_from_runs
-    from mialaw.empirical.experiment import cell_name, load_cell, save_cell
+    from mialaw.empirical.sweep import run_sweep
 
     fr = film_run(config)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} exists and is not a directory")
-    prepared = prepare_images(fr, images=images, backbone=backbone)
-    _write_settings(out_dir, fr, prepared.key)
-    cells = fr.run.cells()
-    bar = tqdm(cells, desc="FiLM cells", unit="cell", file=sys.stderr, disable=not progress)
-    for c, s, k in bar:
-        bar.set_postfix_str(f"C={c} S={s} seed={k}")
-        path = out_dir / "cells" / cell_name(c, s, k)
-        if path.exists():
-            if load_cell(path)["keep"].shape != (fr.run.models, 2 * s * c):
-                raise ValueError(f"{path} does not match the settings; delete it to recompute")
-            continue
-        arrays = run_film_cell(
-            prepared.images,
-            prepared.labels,
-            fr,
-            c,
-            s,
-            k,
-            backbone=prepared.backbone,
-            threads=threads,
-        )
-        save_cell(path, arrays)
-    bar.close()
-    run = load_run(out_dir, fpr=fr.run.fpr, cells=cells)
-    result = result_from_runs([run], attacks=fr.run.attacks, fpr=fr.run.fpr)
-    tmp = out_dir / f".summary.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result.to_json(), indent=1))
-    os.replace(tmp, out_dir / "summary.json")
-    if plots:
-        from mialaw.empirical.plots import plot_run
+    run = dataclasses.replace(fr.run, film=film_options(fr.settings))
+    if threads is not None:
+        run = dataclasses.replace(run, threads=threads)
+    given = None
+    if images is not None or backbone is not None:
+        given = prepare_images(fr, images=images, backbone=backbone)
+    return run_sweep(
+        run, out_dir, features=given, progress=progress, plots=plots, executor=executor
+    )
 
-        plot_run(result, out_dir)
-    return result
+
+def _prepare(config, given) -> FilmImages:
+    if isinstance(given, FilmImages):
+        return given
+    return prepare_images(config, images=given)
+
+
+def _run_cell(prepared: FilmImages, config, classes, shots, seed) -> dict:
+    return run_film_cell(
+        prepared.images,
+        prepared.labels,
+        config,
+        classes,
+        shots,
+        seed,
+        backbone=prepared.backbone,
+        threads=config.threads,
+    )
+
+
+def _validate(config) -> dict:
+    resolution = config.dataset_options.get("resolution")
+    return {"film": film_options(film_settings(config.film, resolution=resolution))}
+
+
+# Part of the identity of every FiLM cell: bump when a change alters a FiLM cell's arrays.
+LEARNER = Learner(
+    name="film",
+    version="1",
+    prepare=_prepare,
+    run_cell=_run_cell,
+    validate=_validate,
+    description="FiLM scale/shift after every batch norm of a frozen EfficientNet-Lite, + head",
+)

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mialaw.empirical.learners import Learner
+
 __all__ = [
     "REFERENCE_EPOCH",
     "ScoreArrays",
@@ -421,19 +423,18 @@ def write_reference(
 
 def export_run(run_dir, out) -> list[Path]:
     """Every cell of a mialaw run written in the reference layout: ``out/C{C}_S{S}_seed{k}/``."""
-    from mialaw.empirical.experiment import load_cell, read_settings
+    from mialaw.empirical.cells import read_cell, read_settings
+    from mialaw.empirical.config import RunConfig, cell_name
 
     run_dir, out = Path(run_dir), Path(out)
     settings = read_settings(run_dir)
-    cells = sorted((run_dir / "cells").glob("C*_S*_seed*.npz"))
-    if not cells:
-        raise ValueError(f"{run_dir} holds no cells")
+    cells = RunConfig.from_dict(settings["config"]).cells()
     written = []
-    for path in cells:
-        arrays = load_cell(path)
+    for c, s, k in cells:
+        arrays = read_cell(run_dir, c, s, k, settings)
         meta = {
             "from": str(run_dir),
-            "cell": path.name,
+            "cell": cell_name(c, s, k),
             "classes": int(arrays["classes"]),
             "shots": int(arrays["shots"]),
             "seed": int(arrays["seed"]),
@@ -442,7 +443,7 @@ def export_run(run_dir, out) -> list[Path]:
         }
         written.append(
             write_reference(
-                out / path.stem,
+                out / cell_name(c, s, k),
                 arrays["keep"],
                 arrays["stats"],
                 population_stats=arrays["population_stats"],
@@ -474,7 +475,8 @@ def import_runs(
     cell's arrays describe the scored models); without population statistics RMIA is not scored
     and the run reports LiRA only.
     """
-    from mialaw.empirical.experiment import FORMAT, RunConfig, cell_name, save_cell
+    from mialaw.empirical.cells import CellSpec, store_of, write_settings
+    from mialaw.empirical.config import RunConfig
 
     dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
     if not dirs:
@@ -485,8 +487,8 @@ def import_runs(
     out = Path(out)
     if (out / "settings.json").exists() or (out.exists() and any(out.iterdir())):
         raise ValueError(f"--out {out} exists and is not empty; import into a new folder")
-    (out / "cells").mkdir(parents=True, exist_ok=True)
     seen: dict = {}
+    made = []
     provenance = []
     has_rmia = all(a.population_stats is not None for a in read)
     for arrays, s, c, d in zip(read, shots, classes, dirs):
@@ -516,7 +518,7 @@ def import_runs(
             cell["population_stats"], cell["rmia"] = pop[t], scored.scores["rmia"]
         if t.size != arrays.keep.shape[0]:  # dedicated targets: keep the shadows too
             cell["all_keep"], cell["all_stats"] = arrays.keep, arrays.stats
-        save_cell(out / "cells" / cell_name(c, s, k), cell)
+        made.append(((c, s, k), cell))
         provenance.append(
             {"folder": str(d), "layout": arrays.layout, "classes": c, "shots": s, "seed": k}
             | {"models": int(arrays.keep.shape[0]), "rotation": scored.rotation}
@@ -533,23 +535,35 @@ def import_runs(
         attacks=("lira", "rmia") if has_rmia else ("lira",),
         variance=_preset(preset)["variance"],
         centre=_preset(preset)["centre"],
+        learner="imported",
     )
-    payload = {
-        "format": FORMAT,
-        "config": config.to_dict(),
-        "cell_settings": config.cell_settings(),
-        "feature_key": "imported",
-        "imported": {
-            "preset": preset,
-            "folders": provenance,
-            "note": "shadows in config is nominal; see folders[].models and rotation"
-            + ("" if has_rmia else "; no population statistics: RMIA not scored"),
-        },
+    store = store_of(out)
+    for (c, s, k), cell in made:  # stored under the imported learner: never recomputed
+        store.put(CellSpec(config, "imported", c, s, k).identity(), cell)
+    imported = {
+        "preset": preset,
+        "folders": provenance,
+        "note": "shadows in config is nominal; see folders[].models and rotation"
+        + ("" if has_rmia else "; no population statistics: RMIA not scored"),
     }
-    tmp = out / f".settings.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, out / "settings.json")
+    write_settings(out, config, "imported", extra={"imported": imported})
     return out
+
+
+def _cannot_recompute(*args, **kwargs):
+    raise ValueError(
+        "an imported run holds another tool's scores; it cannot be recomputed (import again)"
+    )
+
+
+# The learner of imported runs: their cells come from score folders, not from training.
+IMPORTED = Learner(
+    name="imported",
+    version="1",
+    prepare=_cannot_recompute,
+    run_cell=_cannot_recompute,
+    description="cells imported from score folders (import_runs)",
+)
 
 
 def _preset(name: str) -> dict:

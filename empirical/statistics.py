@@ -17,7 +17,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-__all__ = ["atypicality", "attack_stats", "linear_gradient_norms"]
+__all__ = ["CODE_VERSION", "atypicality", "attack_stats", "linear_gradient_norms"]
+
+# Part of every cell's identity: bump when a change alters the stored statistics.
+CODE_VERSION = "1"
 
 
 def attack_stats(logits, labels) -> np.ndarray:

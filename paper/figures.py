@@ -223,16 +223,17 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
 def _cells(results, out: Path, labels=None):
     """(label, name, arrays, config) of the cells of each empirical run's configuration under
     OUT/runs/ (never a glob: cells of an earlier, larger sweep are not read)."""
-    from mialaw.empirical.experiment import RunConfig, cell_name, load_cell, read_settings
+    from mialaw.empirical.cells import read_cell, read_settings
+    from mialaw.empirical.config import RunConfig, cell_name
 
     for res in empirical_results(results):
         if labels is not None and res["label"] not in labels:
             continue
         run_dir = Path(out) / "runs" / res["label"]
-        config = RunConfig.from_dict(read_settings(run_dir)["config"])
+        settings = read_settings(run_dir)
+        config = RunConfig.from_dict(settings["config"])
         for c, s, k in config.cells():
-            path = run_dir / "cells" / cell_name(c, s, k)
-            yield res["label"], path.stem, load_cell(path), config
+            yield res["label"], cell_name(c, s, k), read_cell(run_dir, c, s, k, settings), config
 
 
 def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) -> list[Path]:

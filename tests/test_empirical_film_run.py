@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from mialaw.empirical.analysis import fit_runs, summarize_cell  # noqa: E402
+from mialaw.empirical.cells import CellSpec, read_cell, store_of  # noqa: E402
 from mialaw.empirical.experiment import (  # noqa: E402
     PreparedFeatures,
     RunConfig,
-    load_cell,
     run_cell,
 )
 from mialaw.empirical.film import FilmSettings  # noqa: E402
@@ -130,17 +130,22 @@ def test_the_sweep_writes_a_run_that_fit_runs_reads_and_resumes(data, backbone, 
     assert {p["shots"] for p in result.points} == {1, 2}
     assert "lira_online" in fit_runs([out]).table()
     settings = json.loads((out / "settings.json").read_text())
-    assert settings["learner"] == "film" and settings["cell_settings"]["film"] == film_options(
-        fr.settings
-    )
-    cell_path = out / "cells" / "C2_S2_seed0.npz"
-    before = load_cell(cell_path)
+    assert settings["config"]["learner"] == "film"
+    assert settings["cell_settings"]["film"] == film_options(fr.settings)
+    run = RunConfig.from_dict(settings["config"])
+    cell_path = store_of(out).path(CellSpec(run, settings["feature_key"], 2, 2, 0).identity())
+    before = read_cell(out, 2, 2, 0)
     stamp = cell_path.stat().st_mtime_ns
     run_film_sweep(fr, out, images=data, backbone=backbone, threads=1, progress=False, plots=False)
     assert cell_path.stat().st_mtime_ns == stamp  # finished cells are reused
-    assert np.array_equal(load_cell(cell_path)["stats"], before["stats"])
-    with pytest.raises(ValueError, match="different settings"):
-        run_film_sweep(film_run(config, FAST | {"epochs": 3}), out, images=data, backbone=backbone)
+    assert np.array_equal(read_cell(out, 2, 2, 0)["stats"], before["stats"])
+    # Other FiLM settings are other cells: stored beside these, never mixed up with them.
+    longer = film_run(config, FAST | {"epochs": 3})
+    run_film_sweep(
+        longer, out, images=data, backbone=backbone, threads=1, progress=False, plots=False
+    )
+    assert not np.array_equal(read_cell(out, 2, 2, 0)["stats"], before["stats"])
+    assert cell_path.stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """End-to-end sweeps on real data: the vulnerability falls with S; the run directory format;
 resuming; bad inputs fail before anything is written; the gaussian bridge to the theory."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,9 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from mialaw.empirical import experiment
+from mialaw.empirical import learners
 from mialaw.empirical.analysis import fit_runs, load_run
-from mialaw.empirical.experiment import RunConfig, load_cell, run_sweep
+from mialaw.empirical.cache import CacheWarning
+from mialaw.empirical.cells import CellSpec, read_cell, read_settings, store_of
+from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.theory.model import GaussianModel
 
 
@@ -63,77 +66,112 @@ def test_run_directory_format(digits_run):
     assert (out / "advantage.png").stat().st_size > 0 and (out / "roc.png").stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["points"] == json.loads(json.dumps(result.to_json()["points"]))
+    assert sorted(settings["cells"]) == sorted(f"C{c}_S{s}_seed{k}" for c, s, k in config.cells())
     for c, s, k in config.cells():
-        with np.load(out / "cells" / f"C{c}_S{s}_seed{k}.npz") as cell:
-            n = 2 * s * c
-            assert cell["keep"].dtype == bool and cell["keep"].shape == (18, n)
-            assert cell["stats"].dtype == np.float64 and cell["stats"].shape == (18, n, 1)
-            # statistics of every model on a held-out population (RMIA), never the candidates
-            assert cell["population_stats"].shape[:2] == (18, config.rmia_population)
-            assert "lira_online" not in cell  # scores are derived by the analysis
-            assert np.array_equal(np.bincount(cell["labels"]), np.full(c, 2 * s))
-            # complementary model pairs: every example IN for exactly 9 of the 18 models, and
-            # every model on exactly S examples per class
-            keep = cell["keep"]
-            assert np.all(keep[1::2] == ~keep[0::2]) and set(keep.sum(0)) == {9}
-            for k in range(c):
-                assert set(keep[:, cell["labels"] == k].sum(1)) == {s}
+        cell = read_cell(out, c, s, k)
+        n = 2 * s * c
+        assert cell["keep"].dtype == bool and cell["keep"].shape == (18, n)
+        assert cell["stats"].dtype == np.float64 and cell["stats"].shape == (18, n, 1)
+        # statistics of every model on a held-out population (RMIA), never the candidates
+        assert cell["population_stats"].shape[:2] == (18, config.rmia_population)
+        assert "lira_online" not in cell  # scores are derived by the analysis
+        assert np.array_equal(np.bincount(cell["labels"]), np.full(c, 2 * s))
+        # complementary model pairs: every example IN for exactly 9 of the 18 models, and
+        # every model on exactly S examples per class
+        keep = cell["keep"]
+        assert np.all(keep[1::2] == ~keep[0::2]) and set(keep.sum(0)) == {9}
+        for k in range(c):
+            assert set(keep[:, cell["labels"] == k].sum(1)) == {s}
     assert not list(out.rglob("*.tmp"))
     for p in result.points:
         for key in ("dataset", "backbone", "classes", "shots", "fpr", "tpr", "tpr_ci", "advantage"):
             assert key in p
 
 
+def _entry(out, config, c, s, k):
+    """The store path of cell (C, S, seed) of ``config`` as the current code addresses it."""
+    spec = CellSpec(config, read_settings(out)["feature_key"], c, s, k)
+    return store_of(out).path(spec.identity())
+
+
 def test_resume_reuses_cells_and_recomputes_identically(digits_run, tmp_path, cache):
     config, out, result = digits_run
-    first = out / "cells" / "C10_S1_seed0.npz"
-    removed = out / "cells" / "C10_S4_seed0.npz"
-    before = load_cell(removed)
+    first = _entry(out, config, 10, 1, 0)
+    removed = _entry(out, config, 10, 4, 0)
+    before = read_cell(out, 10, 4, 0)
     stamp = first.stat().st_mtime_ns
     removed.unlink()
     again = run_sweep(config, out, progress=False, plots=False)
     assert first.stat().st_mtime_ns == stamp  # reused, not rewritten
-    after = load_cell(removed)
+    after = read_cell(out, 10, 4, 0)
     for key in ("keep", "stats", "population_stats", "indices", "atypicality"):
         assert np.array_equal(before[key], after[key]), key
     assert again.points == result.points
-    other = RunConfig(**{**config.to_dict(), "weight_decay": 3.0})
-    with pytest.raises(ValueError, match="weight_decay"):
-        run_sweep(other, out, progress=False)
+
+
+def _counting_learner(monkeypatch, calls, **changes):
+    """Replace the head learner by itself with ``changes`` (e.g. a version), counting cells."""
+    from mialaw.empirical.head_learner import LEARNER as head
+
+    def run_cell(prepared, config, c, s, k):
+        calls.append((c, s, k))
+        return head.run_cell(prepared, config, c, s, k)
+
+    patched = dataclasses.replace(head, run_cell=run_cell, **changes)
+    monkeypatch.setitem(learners._REGISTERED, "head", patched)
+
+
+def _small(cache, **changes):
+    options = dict(dataset="digits", backbone="pixels", classes=(2,), shots=(1, 2, 4))
+    options |= dict(shadows=6, fpr=(0.1,), cache_dir=str(cache), device="cpu")
+    return RunConfig(**options | changes)
+
+
+def test_a_changed_component_recomputes_exactly_its_cells(tmp_path, cache, monkeypatch):
+    from mialaw.empirical import sampling
+
+    config, out, calls = _small(cache), tmp_path / "run", []
+    _counting_learner(monkeypatch, calls)
+    first = run_sweep(config, out, progress=False, plots=False)
+    assert len(calls) == 3
+    run_sweep(config, out, progress=False, plots=False)
+    assert len(calls) == 3  # every cell reused
+    # Another setting is another identity: new cells beside the old ones, none reused wrongly.
+    other = run_sweep(_small(cache, weight_decay=3.0), out, progress=False, plots=False)
+    assert len(calls) == 6 and other.points != first.points
+    assert run_sweep(config, out, progress=False, plots=False).points == first.points
+    assert len(calls) == 6
+    # A component's code version is part of every cell's identity.
+    _counting_learner(monkeypatch, calls, version="test-2")
+    assert run_sweep(config, out, progress=False, plots=False).points == first.points
+    assert len(calls) == 9
+    monkeypatch.setattr(sampling, "CODE_VERSION", "test-2")
+    run_sweep(config, out, progress=False, plots=False)
+    assert len(calls) == 12
 
 
 def test_interrupted_run_leaves_only_complete_cells(tmp_path, cache, monkeypatch):
-    config = RunConfig(
-        dataset="digits",
-        backbone="pixels",
-        classes=(2,),
-        shots=(1, 2, 4),
-        shadows=6,
-        fpr=(0.1,),
-        cache_dir=str(cache),
-        device="cpu",
-    )
-    real = experiment.run_cell
-    calls = []
+    config, out = _small(cache), tmp_path / "run"
+    head = learners.get_learner("head")
 
     def flaky(prepared, cfg, c, s, k):
-        calls.append(s)
         if s == 2:
             raise KeyboardInterrupt
-        return real(prepared, cfg, c, s, k)
+        return head.run_cell(prepared, cfg, c, s, k)
 
-    monkeypatch.setattr(experiment, "run_cell", flaky)
-    out = tmp_path / "run"
+    monkeypatch.setitem(learners._REGISTERED, "head", dataclasses.replace(head, run_cell=flaky))
     with pytest.raises(KeyboardInterrupt):
         run_sweep(config, out, progress=False, plots=False)
-    names = sorted(p.name for p in (out / "cells").iterdir())
-    assert names == ["C2_S1_seed0.npz"]  # no partial or temporary files
-    monkeypatch.setattr(experiment, "run_cell", real)
+    entries = sorted(p.name for p in (out / "cells").rglob("*") if p.is_file())
+    assert entries == [_entry(out, config, 2, 1, 0).name]  # no partial or temporary files
+    monkeypatch.setitem(learners._REGISTERED, "head", head)
     result = run_sweep(config, out, progress=False, plots=False)
     assert len(result.points) == 3 * 3
-    (out / "cells" / "C2_S4_seed0.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable cell"):
-        run_sweep(config, out, progress=False, plots=False)
+    # A damaged entry is reported, discarded and recomputed: the same numbers come back.
+    _entry(out, config, 2, 4, 0).write_bytes(b"garbage")
+    with pytest.warns(CacheWarning, match="discarded and recomputed"):
+        again = run_sweep(config, out, progress=False, plots=False)
+    assert again.points == result.points
 
 
 class _Features:
@@ -145,10 +183,10 @@ class _Features:
     "change, message",
     [
         ({"shots": (1, 500)}, "larger than the class size"),
-        ({"shadows": 1}, "shadows must be an even integer >= 2"),
-        ({"shadows": 5}, "shadows must be an even integer"),
-        ({"shadows": 2}, "shadows must be >= 4 for per-example"),
-        ({"shadows": 2, "variance": "global"}, "shadows must be >= 4 for global"),
+        ({"shadows": 1}, "shadows must be an integer >= 4"),
+        ({"shadows": 5}, "shadows must be even"),
+        ({"shadows": 2}, r"shadows must be an integer >= 4 \(>= 2 IN and 2 OUT"),
+        ({"shadows": 4.0}, "shadows must be an integer"),
         ({"fpr": (0.0,)}, "fpr"),
         ({"flip": True, "dataset": "gaussian", "backbone": "identity"}, "flip"),
     ],
@@ -245,7 +283,7 @@ def test_flip_queries_and_mlp_head(tmp_path, cache):
         device="cpu",
     )
     run_sweep(config, tmp_path / "r", progress=False, plots=False)
-    cell = load_cell(tmp_path / "r" / "cells" / "C2_S2_seed0.npz")
+    cell = read_cell(tmp_path / "r", 2, 2, 0)
     assert cell["stats"].shape == (8, 8, 2)  # M + 2 models, two queries
     assert np.all(np.isnan(cell["grad_norm"]))  # no closed form for the MLP
 

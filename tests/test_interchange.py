@@ -45,8 +45,9 @@ def run(tmp_path_factory):
 
 
 def _cell(run, s):
-    with np.load(run / "cells" / f"C2_S{s}_seed0.npz") as data:
-        return {k: data[k] for k in data.files}
+    from mialaw.empirical.cells import read_cell
+
+    return read_cell(run, 2, s, 0)
 
 
 def _reference_by_hand(root, keep, stats, rng):

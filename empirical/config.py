@@ -1,0 +1,223 @@
+"""What an empirical sweep runs: :class:`RunConfig`, an immutable, validated description.
+
+A sweep is a grid of cells (C, S, seed). Each field of the config has a role: most define the
+content of every cell (and so enter the cell's identity in the store, ``cells.py``); the few in
+:data:`NOT_CELL_SETTINGS` only choose the grid, the evaluation or the machine. A field added later
+is cell-defining unless it is declared there, so a new setting can never be silently ignored by
+the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["ATTACKS", "FORMAT", "HEADS", "NOT_CELL_SETTINGS", "RunConfig", "cell_name"]
+
+FORMAT = "mialaw-empirical-run/3"
+ATTACKS = ("lira", "rmia")
+HEADS = ("linear", "mlp")
+# Settings that do not change a cell's arrays, with why. Every other field does.
+NOT_CELL_SETTINGS = {
+    "classes": "grid (each cell has one C)",
+    "shots": "grid (each cell has one S)",
+    "fpr": "evaluation: TPRs are read off the scores",
+    "attacks": "evaluation: scores are derived from the stored statistics",
+    "variance": "LiRA scoring option, applied by the analysis",
+    "centre": "LiRA scoring option, applied by the analysis",
+    "rmia_a": "RMIA scoring option, applied by the analysis",
+    "rmia_gamma": "RMIA scoring option, applied by the analysis",
+    "device": "machine (results agree to float rounding)",
+    "data_dir": "where the data lie",
+    "cache_dir": "where the features are cached",
+}
+
+
+def _ints(name, values, minimum):
+    vals = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
+    if not vals:
+        raise ValueError(f"{name} must not be empty")
+    out = []
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            raise ValueError(f"{name} must be integers >= {minimum}; got {values!r}")
+        out.append(int(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not repeat values; got {values!r}")
+    return tuple(sorted(out))
+
+
+def _int(name, value, minimum, why=""):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{why}; got {value!r}")
+    return int(value)
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of an empirical sweep (immutable, validated, JSON-serialisable).
+
+    dataset, backbone : names understood by ``mialaw.empirical.features.get_features``.
+    classes : class counts C (>= 2); the first C classes of the dataset are used.
+    shots : examples per class S (>= 1); each cell samples 2·S per class as candidates.
+    shadows : M, even, >= 4: every target model is scored against M shadows (M/2 IN and M/2
+        OUT for every example); M + 2 models are trained per cell, in complementary pairs, and
+        every one is a target in turn.
+    seeds : K >= 1 seeds 0..K-1 (part of a cell's identity: the candidate blocks depend on K).
+    fpr : target FPRs α in (0, 1) for the reported TPRs.
+    attacks : subset of ("lira", "rmia") to report (scores are derived from the saved
+        statistics by the analysis).
+    learner : a registered learner (``mialaw.empirical.learners``): "head" (default) or "film".
+    head : "linear" (softmax regression) or "mlp" (one hidden layer of ``hidden`` units).
+    weight_decay : λ > 0 of (1/n)·Σ_i CE_i + (λ/2)||W||² per model (n = S·C, mean loss).
+    flip : add the horizontally flipped image as a second query (needs flipped features).
+    standardize : standardise features with population statistics (default: yes, except for the
+        feature-space ``gaussian`` dataset, whose origin is part of the theory's model).
+    variance, centre : LiRA options ("per-example"|"global", "mean"|"median").
+    rmia_a, rmia_gamma : RMIA's a and γ; rmia_population : population examples P for RMIA.
+    threads : CPU threads for a large cell's training. Float sums depend on the thread count,
+        so it is part of a cell's identity: every executor then gives bit-identical cells.
+    dataset_options : extra keyword arguments for ``get_features`` (e.g. the gaussian model's
+        ``dim``, ``sigma``, ``n_per_class``, ``seed``; a backbone's ``resolution``).
+    film : FiLM settings (learner "film"; see ``mialaw.empirical.film_run``).
+    device : "auto", "cpu" or "cuda" (does not change results beyond float rounding).
+    """
+
+    dataset: str
+    backbone: str
+    classes: tuple = (2,)
+    shots: tuple = (1, 2, 4, 8)
+    shadows: int = 16
+    seeds: int = 1
+    fpr: tuple = (0.1, 0.01, 0.001)
+    attacks: tuple = ATTACKS
+    head: str = "linear"
+    hidden: int = 128
+    weight_decay: float = 0.01
+    flip: bool = False
+    standardize: bool | None = None
+    variance: str = "per-example"
+    centre: str = "mean"
+    rmia_a: float = 0.3
+    rmia_gamma: float = 2.0
+    rmia_population: int = 1000
+    max_iter: int = 1000
+    gtol: float = 1e-4
+    dtype: str = "float32"
+    threads: int = 2
+    dataset_options: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    device: str = "auto"
+    learner: str = "head"
+    film: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._check_names()
+        self._check_sampling()
+        self._check_evaluation()
+        self._check_training()
+        from mialaw.empirical.learners import get_learner
+
+        # The learner checks (and completes) its own settings, e.g. FiLM's.
+        for name, value in get_learner(self.learner).validate(self).items():
+            object.__setattr__(self, name, value)
+
+    def _set(self, name, value):
+        object.__setattr__(self, name, value)
+
+    def _check_names(self):
+        for name in ("dataset", "backbone", "learner"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty name; got {value!r}")
+        if not isinstance(self.dataset_options, dict):
+            raise ValueError("dataset_options must be a dict of keyword arguments")
+        self._set("dataset_options", dict(self.dataset_options))
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
+
+    def _check_sampling(self):
+        self._set("classes", _ints("classes", self.classes, 2))
+        self._set("shots", _ints("shots", self.shots, 1))
+        # A target's M shadows hold M/2 IN and M/2 OUT models of every example; a variance
+        # needs >= 2 of each (one value per example leaves no within-example spread to pool).
+        shadows = _int("shadows", self.shadows, 4, " (>= 2 IN and 2 OUT shadows per example)")
+        if shadows % 2:
+            raise ValueError(
+                f"shadows must be even (half IN and half OUT for every example); got {shadows}"
+            )
+        self._set("shadows", shadows)
+        self._set("seeds", _int("seeds", self.seeds, 1))
+        self._set("rmia_population", _int("rmia_population", self.rmia_population, 10))
+
+    def _check_evaluation(self):
+        from mialaw.theory.model import check_fpr
+
+        fpr = np.atleast_1d(check_fpr(self.fpr))
+        self._set("fpr", tuple(sorted({float(a) for a in fpr}, reverse=True)))
+        attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
+        if not attacks or any(a not in ATTACKS for a in attacks):
+            raise ValueError(f"attacks must be among {ATTACKS}; got {self.attacks!r}")
+        self._set("attacks", tuple(a for a in ATTACKS if a in attacks))
+        _choice("variance", self.variance, ("per-example", "global"))
+        _choice("centre", self.centre, ("mean", "median"))
+        if not 0 <= float(self.rmia_a) <= 1:
+            raise ValueError(f"rmia_a must lie in [0, 1]; got {self.rmia_a!r}")
+        self._set("rmia_a", float(self.rmia_a))
+        if not float(self.rmia_gamma) > 0:
+            raise ValueError(f"rmia_gamma must be > 0; got {self.rmia_gamma!r}")
+        self._set("rmia_gamma", float(self.rmia_gamma))
+
+    def _check_training(self):
+        _choice("head", self.head, HEADS)
+        self._set("hidden", _int("hidden", self.hidden, 1))
+        self._set("threads", _int("threads", self.threads, 1))
+        wd = float(self.weight_decay)
+        if not np.isfinite(wd) or wd <= 0:
+            raise ValueError(f"weight_decay must be a finite number > 0; got {self.weight_decay!r}")
+        self._set("weight_decay", wd)
+        self._set("flip", bool(self.flip))
+        if self.standardize is None:
+            self._set("standardize", self.dataset != "gaussian")
+        self._set("standardize", bool(self.standardize))
+        _choice("dtype", self.dtype, ("float32", "float64"))
+
+    @property
+    def models(self) -> int:
+        """M + 2: every target model's pair and its M shadows."""
+        return self.shadows + 2
+
+    def cells(self) -> list[tuple[int, int, int]]:
+        """Every (C, S, seed) of the sweep, cheapest first within each seed."""
+        return [(c, s, k) for k in range(self.seeds) for c in self.classes for s in self.shots]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("classes", "shots", "fpr", "attacks"):
+            d[key] = list(d[key])
+        return d
+
+    def cell_settings(self) -> dict:
+        """The settings that define a cell's content: all but :data:`NOT_CELL_SETTINGS`."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_CELL_SETTINGS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown run settings {unknown}")
+        return cls(**d)
+
+
+def cell_name(classes: int, shots: int, seed: int) -> str:
+    """The human-readable name of a cell in a run's manifest."""
+    return f"C{classes}_S{shots}_seed{seed}"
