@@ -118,6 +118,7 @@ class CellSummary:
     train_seconds: float
     iterations: float
     pool_overlap: float
+    in_count: float  # mean number of IN models per example, over all the cell's models
 
     def experiment(self, name: str):
         from mialaw.theory.measure import Experiment
@@ -127,7 +128,7 @@ class CellSummary:
     @property
     def noise_floor_sd(self) -> float:
         """The standard deviation of Δ̂ without signal: sqrt(1/n_in + 1/n_out)."""
-        n_in = self.keep.sum(0).mean()
+        n_in = self.in_count
         return float(np.sqrt(1 / n_in + 1 / (self.models - n_in)))
 
 
@@ -154,6 +155,11 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
         pop = arrays.get("population_stats")
         pop = None if pop is None or np.size(pop) == 0 else pop
         all_scores = scores_of(keep, arrays["stats"], pop, config)
+    delta, example_adv = per_example_vulnerability(keep, arrays["stats"], alphas)
+    in_count = float(keep.sum(0).mean())
+    targets = keep.shape[0] if config is None or config.targets is None else config.targets
+    full_keep = keep
+    keep, all_scores = keep[:targets], {k: v[:targets] for k, v in all_scores.items()}
     scores, roc = {}, {}
     example_tpr = np.full((len(alphas), keep.shape[1]), np.nan)
     for name in SCORES:
@@ -167,14 +173,13 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
                 if alphas[i] * experiment.negatives >= 1:  # resolvable: one seed threshold
                     hits = keep & (scores[name] >= r.threshold)
                     example_tpr[i] = hits.sum(0) / np.maximum(keep.sum(0), 1)
-    delta, example_adv = per_example_vulnerability(keep, arrays["stats"], alphas)
-    grad = np.asarray(arrays.get("grad_norm", np.full(keep.shape, np.nan)), dtype=np.float64)
-    grad_in = np.where(keep, grad, 0.0).sum(0) / np.maximum(keep.sum(0), 1)
+    grad = np.asarray(arrays.get("grad_norm", np.full(full_keep.shape, np.nan)), np.float64)
+    grad_in = np.where(full_keep, grad, 0.0).sum(0) / np.maximum(full_keep.sum(0), 1)
     return CellSummary(
         classes=int(arrays["classes"]),
         shots=int(arrays["shots"]),
         seed=int(arrays["seed"]),
-        models=keep.shape[0],
+        models=full_keep.shape[0],
         examples=keep.shape[1],
         keep=keep,
         scores=scores,
@@ -188,7 +193,24 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
         train_seconds=float(arrays.get("train_seconds", np.nan)),
         iterations=float(np.mean(arrays.get("iterations", np.nan))),
         pool_overlap=float(arrays.get("pool_overlap", np.nan)),
+        in_count=in_count,
     )
+
+
+def subset_models(arrays: dict, models: int) -> dict:
+    """A cell as if only its first ``models`` models (whole complementary pairs) had been
+    trained: the shadow-count study reads M = 16 and 64 from cells of 256 shadows (the models of
+    a cell are exchangeable, so the first M + 2 are a cell of M shadows)."""
+    keep = np.asarray(arrays["keep"])
+    if models % 2 or not 4 <= models <= keep.shape[0]:
+        raise ValueError(f"models must be even, in [4, {keep.shape[0]}]; got {models}")
+    per_model = ("keep", "stats", "population_stats", "grad_norm", "accuracy", "objective")
+    per_model += ("iterations", "converged")
+    out = dict(arrays)
+    for name in per_model:
+        if name in arrays and np.ndim(arrays[name]) >= 1 and len(arrays[name]) == keep.shape[0]:
+            out[name] = np.asarray(arrays[name])[:models]
+    return out
 
 
 @dataclass(frozen=True)
@@ -229,7 +251,7 @@ def load_run(out_dir, *, fpr=None, cells=None) -> Run:
 
 
 # --------------------------------------------------------------------------- points
-def _points(run: Run, attacks, alphas, level) -> list[dict]:
+def _points(run: Run, attacks, alphas, level, resamples=None) -> list[dict]:
     from mialaw.theory.measure import measure_tpr
 
     groups: dict = {}
@@ -245,12 +267,14 @@ def _points(run: Run, attacks, alphas, level) -> list[dict]:
                 [cell.experiment(name) for cell in cells],
                 alphas,
                 level=level,
-                resamples=BOOTSTRAP_RESAMPLES,
+                resamples=BOOTSTRAP_RESAMPLES if resamples is None else resamples,
                 seed=int(np.random.SeedSequence([c, s, k]).generate_state(1)[0]),
             )
             for m in found:
                 row = m.to_dict()
                 row.update(
+                    source="empirical",
+                    learner=run.settings["config"].get("learner", "head"),
                     dataset=run.dataset,
                     backbone=run.backbone,
                     classes=c,
@@ -487,8 +511,17 @@ class SweepResult:
     points: list = field(repr=False)
     fit: dict = field(repr=False)
 
+    def records(self):
+        """The typed form (``mialaw.theory.records.ResultSet``): one schema for every point."""
+        from mialaw.theory.records import Point, PowerLaw, ResultSet
+
+        other = {k: v for k, v in self.fit.items() if k != "power_law"}
+        laws = [PowerLaw.from_dict(f, source="empirical") for f in self.fit["power_law"]]
+        return ResultSet(tuple(Point.from_dict(p) for p in self.points), tuple(laws), other)
+
     def to_json(self) -> dict:
-        return {"points": self.points, "fit": self.fit, "runs": [r.path for r in self.runs]}
+        """The versioned JSON form (``records``'s), with the run folders it read."""
+        return self.records().to_json() | {"runs": [r.path for r in self.runs]}
 
     def table(self) -> str:
         """A plain-text table of the points and the power-law slopes."""

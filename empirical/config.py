@@ -28,6 +28,7 @@ NOT_CELL_SETTINGS = {
     "centre": "LiRA scoring option, applied by the analysis",
     "rmia_a": "RMIA scoring option, applied by the analysis",
     "rmia_gamma": "RMIA scoring option, applied by the analysis",
+    "targets": "evaluation: how many of the cell's models are measured as targets",
     "device": "machine (results agree to float rounding)",
     "data_dir": "where the data lie",
     "cache_dir": "where the features are cached",
@@ -82,6 +83,9 @@ class RunConfig:
         feature-space ``gaussian`` dataset, whose origin is part of the theory's model).
     variance, centre : LiRA options ("per-example"|"global", "mean"|"median").
     rmia_a, rmia_gamma : RMIA's a and γ; rmia_population : population examples P for RMIA.
+    targets : how many models of a cell are measured as targets (the first ones; each is still
+        scored against all M shadows outside its pair); None: all M + 2. Fewer targets cost
+        less to bootstrap and lose little: the examples, not the models, limit the precision.
     threads : CPU threads for a large cell's training. Float sums depend on the thread count,
         so it is part of a cell's identity: every executor then gives bit-identical cells.
     dataset_options : extra keyword arguments for ``get_features`` (e.g. the gaussian model's
@@ -112,6 +116,7 @@ class RunConfig:
     gtol: float = 1e-4
     dtype: str = "float32"
     threads: int = 2
+    targets: int | None = None
     dataset_options: dict = field(default_factory=dict)
     data_dir: str | None = None
     cache_dir: str | None = None
@@ -157,6 +162,14 @@ class RunConfig:
         self._set("shadows", shadows)
         self._set("seeds", _int("seeds", self.seeds, 1))
         self._set("rmia_population", _int("rmia_population", self.rmia_population, 10))
+        if self.targets is not None:
+            targets = _int("targets", self.targets, 1)
+            if targets > self.models:
+                raise ValueError(
+                    f"targets must be at most the cell's M + 2 = {self.models} models; "
+                    f"got {targets}"
+                )
+            self._set("targets", targets)
 
     def _check_evaluation(self):
         from mialaw.theory.model import check_fpr

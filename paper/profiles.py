@@ -125,6 +125,43 @@ _FULL_DIGITS = _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geom
 # FiLM against the linear head on the same cells (Fashion-MNIST, C = 2, 64 px): the same candidates,
 # keep matrices and RMIA population (a smaller one: FiLM pays a backbone pass per query).
 _AT_64PX = {"dataset_options": {"resolution": 64, "max_per_class": 512}, "rmia_population": 200}
+# S into the thousands (issue: reach the asymptote). C = 2, all 6,000 training images of each
+# class, six seeds, 256 shadows; the shadow-count table reads M = 16 and 64 from the first M + 2
+# models of the same cells (the models are exchangeable pairs). Seed blocks hold 1,000 images
+# per class: pools are disjoint up to S = 500 and overlap with the next seed's above (each cell
+# records the shared fraction, pool_overlap).
+LARGE_S = _empirical(
+    "fashion-mnist-lite0-c2-large",
+    "fashion-mnist",
+    "efficientnet-lite0",
+    (2,),
+    _geometric(11),
+    256,
+    6,
+    role="large",
+    dataset_options={"max_per_class": 6000},
+    # 66 of the 258 models of a cell are measured as targets (each against all 256 shadows
+    # outside its pair): the bootstrap's cost scales with targets × examples.
+    targets=66,
+)
+# Held-out backbones for the regression: Lite1 and Lite2 at their native resolutions (240 and
+# 260 px), 512 images per class (seed blocks of 170: disjoint pools up to S = 64).
+HELD_OUT_BACKBONES = tuple(
+    _empirical(
+        f"fashion-mnist-lite{k}",
+        "fashion-mnist",
+        f"efficientnet-lite{k}",
+        (2, 5, 10),
+        _geometric(6),
+        64,
+        3,
+        role="backbone",
+        dataset_options={"max_per_class": 512},
+    )
+    for k in (1, 2)
+)
+SHADOW_COUNTS = (16, 64, 256)
+
 FILM_COMPARISON = tuple(
     _empirical(
         f"fashion-mnist-lite0-{learner}-64px",
@@ -228,7 +265,9 @@ PROFILES: dict[str, Profile] = {
         )
         + _lambda_runs(_FULL_FASHION)
         + _lambda_runs(_FULL_DIGITS)
-        + FILM_COMPARISON,
+        + FILM_COMPARISON
+        + (LARGE_S,)
+        + HELD_OUT_BACKBONES,
         estimate_s=80 * 60,
     ),
 }
