@@ -150,7 +150,7 @@ def slope_rows(results: dict) -> list[dict]:
                 continue
             rows.append(
                 {
-                    "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
+                    "source": f"{res['label']} ({ATTACK_NAMES[f['attack']]})",
                     "setting": f"C={f['classes']}",
                     "fpr": f["fpr"],
                     "slope": f["slope"],
@@ -168,7 +168,7 @@ def slope_rows(results: dict) -> list[dict]:
             label = "maximum" if q >= 1 else f"{100 * q:g}th percentile"
             rows.append(
                 {
-                    "source": f"{f['dataset']} / {f['backbone']} ({label} example)",
+                    "source": f"{res['label']} ({label} example)",
                     "setting": f"C={f['classes']}",
                     "fpr": f["fpr"],
                     "slope": f["slope"],
@@ -276,7 +276,7 @@ def saturation_rows(results: dict) -> list[dict]:
                 lo, hi = c.get("slope_ci") or (None, None)
                 rows.append(
                     {
-                        "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
+                        "source": f"{res['label']} ({ATTACK_NAMES[f['attack']]})",
                         "classes": f["classes"],
                         "fpr": f["fpr"],
                         "cut": c["cut"],
@@ -312,7 +312,7 @@ def local_slope_rows(results: dict) -> list[dict]:
             for ls in f.get("local_slopes", []):
                 rows.append(
                     {
-                        "source": f"{f['dataset']} / {f['backbone']} ({ATTACK_NAMES[f['attack']]})",
+                        "source": f"{res['label']} ({ATTACK_NAMES[f['attack']]})",
                         "classes": f["classes"],
                         "fpr": f["fpr"],
                         "shots_low": ls["shots_low"],
@@ -469,6 +469,7 @@ def _empirical_laws(results: dict) -> dict:
 
 # --------------------------------------------------------------------------- per-example
 CORRELATION_COLUMNS = [
+    "run",
     "dataset",
     "backbone",
     "classes",
@@ -492,6 +493,7 @@ def correlation_rows(results: dict) -> list[dict]:
             a = r.get("spearman_atypicality_ci") or [None, None]
             rows.append(
                 {
+                    "run": res["label"],
                     **{k: r[k] for k in ("dataset", "backbone", "classes", "shots", "n")},
                     "spearman_gradient_norm": r.get("spearman_gradient_norm"),
                     "gradient_ci_low": g[0],
