@@ -2,7 +2,7 @@
 
 ``audit(features, labels)`` measures membership-inference vulnerability (online and offline LiRA,
 offline RMIA) of a linear head trained on the user's features at several shots per class S
-subsampled from their data, by the project's own sweep (``mialaw.empirical.experiment.run_sweep``
+subsampled from their data, by the project's own sweep (``mialaw.empirical.sweep.run_sweep``
 with given features: complementary model pairs, pair rotation, one threshold per experiment,
 bootstrap intervals), fits the power law log10(TPR − FPR) = slope·log10 S + intercept per attack
 and FPR (weighted least squares over the points the analysis admits: resolvable, detected,
@@ -187,7 +187,7 @@ def _plan(
     sweep: dict,
 ) -> _Plan:
     """Check every input (ValueError before anything runs) and lay out the sweep."""
-    from mialaw.empirical.experiment import RunConfig
+    from mialaw.empirical.config import RunConfig
 
     x, y = check_data(features, labels)
     counts = np.bincount(y)

@@ -60,16 +60,39 @@ def _objective(w, b, x, y, lam) -> float:
 
 
 def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None, lam=1.0):
-    import torch
-    from sklearn.linear_model import LogisticRegression
-
-    from mialaw.empirical import heads as heads_mod
-    from mialaw.empirical.experiment import paired_keep
+    from mialaw.empirical.sampling import paired_keep
 
     x, y = _features(shots, classes, dim)
     keep = paired_keep(models, y, seed=0)
-    x64 = x.astype(np.float64)
     n = x.shape[0]
+    batched, t_batched, gflops = _batched_heads(x, y, keep, classes, lam)
+    mm_gflops = _matmul_gflops(x, models * classes)
+    timed = models if sklearn_models is None else min(int(sklearn_models), models)
+    t_sklearn, rel = _sklearn_heads(x, y, keep, batched, timed, lam)
+    print(f"[heads] {models} heads, S={shots}, C={classes}, F={dim} (N={n}, {n // 2} per model)")
+    print(
+        f"  batched L-BFGS (float32, torch): {t_batched:.2f} s, iterations "
+        f"{batched.iterations.min()}-{batched.iterations.max()}"
+    )
+    print(
+        f"  sklearn LogisticRegression one by one: {t_sklearn:.2f} s"
+        + ("" if timed == models else f" (timed {timed} models, scaled to {models})")
+    )
+    print(f"  speed-up: {t_sklearn / t_batched:.1f}x")
+    print(
+        f"  final objective, batched vs sklearn (relative): mean {rel.mean():+.2e}, "
+        f"max {rel.max():+.2e} (negative = batched lower)"
+    )
+    print(
+        f"  achieved {gflops:.1f} GFLOP/s vs plain torch matmul {mm_gflops:.1f} GFLOP/s "
+        f"({gflops / mm_gflops:.0%})"
+    )
+    return {"speedup": t_sklearn / t_batched, "objective_rel_max": float(rel.max())}
+
+
+def _batched_heads(x, y, keep, classes: int, lam: float):
+    """(heads, seconds, achieved GFLOP/s) of ``train_linear_heads`` on all models at once."""
+    from mialaw.empirical import heads as heads_mod
 
     # Count the GEMM work of the batched solver: each evaluation of k models is a forward and a
     # gradient GEMM of (N, F+1) × (F+1, k·C).
@@ -94,10 +117,17 @@ def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None,
         t_batched = time.perf_counter() - start
     finally:
         heads_mod._linear_objective = original
-    gflops = work[0] / t_batched / 1e9
+    return batched, t_batched, work[0] / t_batched / 1e9
 
+
+def _matmul_gflops(x, columns: int) -> float:
+    """GFLOP/s of a plain torch matmul (N, F+1) × (F+1, columns): what the batched solver's
+    GEMMs could reach."""
+    import torch
+
+    n, dim = x.shape
     xa = torch.as_tensor(np.c_[x, np.ones(n, np.float32)])
-    wt = torch.randn(dim + 1, models * classes)
+    wt = torch.randn(dim + 1, columns)
     for _ in range(2):
         xa @ wt
     reps = 10
@@ -105,41 +135,29 @@ def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None,
     for _ in range(reps):
         xa @ wt
     t_mm = (time.perf_counter() - start) / reps
-    mm_gflops = 2.0 * n * (dim + 1) * models * classes / t_mm / 1e9
+    return 2.0 * n * (dim + 1) * columns / t_mm / 1e9
 
-    timed = models if sklearn_models is None else min(int(sklearn_models), models)
-    ours, theirs = [], []
+
+def _sklearn_heads(x, y, keep, batched, timed: int, lam: float):
+    """(seconds for all models, scaled from the first ``timed``; relative difference of the
+    batched heads' final objective from scikit-learn's, per timed model)."""
+    from sklearn.linear_model import LogisticRegression
+
+    models = keep.shape[0]
+    x64 = x.astype(np.float64)
     start = time.perf_counter()
     fits = []
     for m in range(timed):
         ref = LogisticRegression(C=1.0 / lam, tol=1e-6, max_iter=10000)
         fits.append(ref.fit(x64[keep[m]], y[keep[m]]))
     t_sklearn = (time.perf_counter() - start) * models / timed
+    ours, theirs = [], []
     for m, ref in enumerate(fits):
         xm, ym = x64[keep[m]], y[keep[m]]
         theirs.append(_objective(ref.coef_, ref.intercept_, xm, ym, lam))
         ours.append(_objective(batched.weights[m].astype(np.float64), batched.bias[m], xm, ym, lam))
     ours, theirs = np.array(ours), np.array(theirs)
-    rel = (ours - theirs) / theirs
-    print(f"[heads] {models} heads, S={shots}, C={classes}, F={dim} (N={n}, {n // 2} per model)")
-    print(
-        f"  batched L-BFGS (float32, torch): {t_batched:.2f} s, iterations "
-        f"{batched.iterations.min()}-{batched.iterations.max()}"
-    )
-    print(
-        f"  sklearn LogisticRegression one by one: {t_sklearn:.2f} s"
-        + ("" if timed == models else f" (timed {timed} models, scaled to {models})")
-    )
-    print(f"  speed-up: {t_sklearn / t_batched:.1f}x")
-    print(
-        f"  final objective, batched vs sklearn (relative): mean {rel.mean():+.2e}, "
-        f"max {rel.max():+.2e} (negative = batched lower)"
-    )
-    print(
-        f"  achieved {gflops:.1f} GFLOP/s vs plain torch matmul {mm_gflops:.1f} GFLOP/s "
-        f"({gflops / mm_gflops:.0%})"
-    )
-    return {"speedup": t_sklearn / t_batched, "objective_rel_max": float(rel.max())}
+    return t_sklearn, (ours - theirs) / theirs
 
 
 def _reference_lira(keep, stats, targets):
@@ -167,7 +185,7 @@ def _reference_lira(keep, stats, targets):
 
 
 def bench_lira(examples=20000, models=256, queries=2, targets=3):
-    from mialaw.empirical.experiment import paired_keep
+    from mialaw.empirical.sampling import paired_keep
     from mialaw.theory.lira import lira_scores
 
     rng = np.random.default_rng(0)
@@ -213,7 +231,8 @@ def bench_cells(
     extrapolated linearly in S from the largest measured one (the cost of a cell grows like the
     number of candidates, 2·S·C, once that exceeds the feature dimension).
     """
-    from mialaw.empirical.experiment import PreparedFeatures, RunConfig, run_cell
+    from mialaw.empirical.config import RunConfig
+    from mialaw.empirical.head_learner import PreparedFeatures, run_cell
 
     total = 0.0
     for c in classes:

@@ -290,62 +290,36 @@ def get_features(
         if indices is not None or max_per_class is not None:
             raise ValueError("the 'gaussian' dataset takes n_per_class, not indices/max_per_class")
         return _gaussian(backbone, classes, flip, dataset_options)
-    from .backbones import Backbone, get_backbone
-
-    if isinstance(dataset, ImageDataset):
-        if classes is not None or dataset_options:
-            raise ValueError(
-                "classes and dataset options apply to a dataset name, not a loaded dataset"
-            )
-        ds = dataset
-    else:
-        ds = load_dataset(
-            dataset, data_dir=data_dir, classes=classes, split=split, **dataset_options
-        )
+    ds = _image_dataset(dataset, classes, data_dir, split, dataset_options)
     batch_size = _check_batch_size(batch_size)
-    if indices is not None and max_per_class is not None:
-        raise ValueError("give indices or max_per_class, not both")
-    if indices is not None:
-        select = _check_indices(indices, len(ds))
-    elif max_per_class is not None:
-        select = first_per_class(ds.labels, max_per_class)
-    else:
-        select = np.arange(len(ds), dtype=np.int64)
-    if isinstance(backbone, Backbone):
-        if resolution is not None or weights is not None or engine != "auto":
-            raise ValueError(
-                "resolution, weights and engine apply to a backbone name, not a built backbone"
-            )
-        bb = backbone
-    else:
-        bb = get_backbone(
-            backbone, device=device, weights=weights, resolution=resolution, engine=engine
-        )
+    select = _selection(ds, indices, max_per_class)
+    bb = _built_backbone(backbone, device, weights, resolution, engine)
     if ds.images.dtype != np.uint8:
         raise ValueError(f"dataset images must be uint8; got {ds.images.dtype}")
 
+    return _image_features(ds, bb, select, flip, cache_dir, use_cache, batch_size, progress)
+
+
+def _image_features(ds, bb, select, flip, cache_dir, use_cache, batch_size, progress) -> FeatureSet:
+    """The features of ``ds``'s ``select`` examples under ``bb``: from the cache where it holds
+    them, else extracted (and cached, with ``use_cache``)."""
     images = ds.images[select]
     labels = np.ascontiguousarray(ds.labels[select], dtype=np.int64)
-    key = {
-        "version": FEATURE_CODE_VERSION,
-        "dataset": ds.name,
-        "split": ds.split,
-        "class_ids": list(ds.class_ids),
-        "backbone": bb.name,
-        "preprocess": bb.preprocess_key,
-        "flip": bool(flip),
-        "n": int(select.size),
-        "indices_sha": _sha(select),
-        "data_sha": _sha(images, labels),
-    }
+    key = _feature_key(ds, bb, flip, select, images, labels)
     digest = key_digest(key)
-    path = None
-    if use_cache:
-        safe_backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", bb.name)
-        directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        path = directory / f"{ds.name}-{safe_backbone}-{digest[:24]}.npz"
-    result = dict(
+    path = _cache_path(ds.name, bb.name, digest, cache_dir) if use_cache else None
+    arrays = None if path is None else _load_cached(path, key, select, labels, flip)
+    if arrays is None:
+        desc = f"{ds.name}/{bb.name}"
+        extracted = _extract(bb, images, flip, batch_size=batch_size, progress=progress, desc=desc)
+        arrays = {"features": extracted["features"], "labels": labels, "indices": select}
+        arrays |= {"flipped": extracted["flipped"]} if flip else {}
+        if path is not None:
+            save_arrays(path, arrays, key)
+    return FeatureSet(
+        features=arrays["features"],
         labels=labels,
+        flipped=arrays.get("flipped"),
         dataset=ds.name,
         backbone=bb.name,
         key=digest,
@@ -358,34 +332,93 @@ def get_features(
         cache_path=None if path is None else str(path),
     )
 
-    if path is not None:
-        try:
-            arrays = load_arrays(path, key)
-            if arrays is not None:
-                _check_cached(arrays, select, labels, flip)
-                return FeatureSet(
-                    features=arrays["features"], flipped=arrays.get("flipped"), **result
-                )
-        except CacheError as exc:
-            warnings.warn(
-                f"feature cache {path} is {exc}; rebuilding it", CacheWarning, stacklevel=2
-            )
 
-    desc = f"{ds.name}/{bb.name}"
-    features = extract_features(bb, images, batch_size=batch_size, progress=progress, desc=desc)
-    flipped = None
+def _feature_key(ds, bb, flip: bool, select, images, labels) -> dict:
+    """What the features depend on: the cache key (any change extracts them afresh)."""
+    return {
+        "version": FEATURE_CODE_VERSION,
+        "dataset": ds.name,
+        "split": ds.split,
+        "class_ids": list(ds.class_ids),
+        "backbone": bb.name,
+        "preprocess": bb.preprocess_key,
+        "flip": bool(flip),
+        "n": int(select.size),
+        "indices_sha": _sha(select),
+        "data_sha": _sha(images, labels),
+    }
+
+
+def _extract(bb, images, flip: bool, *, batch_size: int, progress: bool, desc: str) -> dict:
+    """{"features"} and, with ``flip``, {"flipped"}: the mirrored images' features."""
+    arrays = {
+        "features": extract_features(
+            bb, images, batch_size=batch_size, progress=progress, desc=desc
+        )
+    }
     if flip:
         # Axis 2 is the image width for both (n, H, W) and (n, H, W, 3).
         mirrored = np.flip(images, axis=2)
-        flipped = extract_features(
+        arrays["flipped"] = extract_features(
             bb, mirrored, batch_size=batch_size, progress=progress, desc=desc + " flipped"
         )
-    if path is not None:
-        arrays = {"features": features, "labels": labels, "indices": select}
-        if flipped is not None:
-            arrays["flipped"] = flipped
-        save_arrays(path, arrays, key)
-    return FeatureSet(features=features, flipped=flipped, **result)
+    return arrays
+
+
+def _image_dataset(dataset, classes, data_dir, split, options) -> ImageDataset:
+    """A loaded dataset as given, or the named one loaded with its class selection."""
+    if isinstance(dataset, ImageDataset):
+        if classes is not None or options:
+            raise ValueError(
+                "classes and dataset options apply to a dataset name, not a loaded dataset"
+            )
+        return dataset
+    return load_dataset(dataset, data_dir=data_dir, classes=classes, split=split, **options)
+
+
+def _selection(ds: ImageDataset, indices, max_per_class) -> np.ndarray:
+    """The examples to extract: ``indices``, the first ``max_per_class`` per class, or all."""
+    if indices is not None and max_per_class is not None:
+        raise ValueError("give indices or max_per_class, not both")
+    if indices is not None:
+        return _check_indices(indices, len(ds))
+    if max_per_class is not None:
+        return first_per_class(ds.labels, max_per_class)
+    return np.arange(len(ds), dtype=np.int64)
+
+
+def _built_backbone(backbone, device, weights, resolution, engine):
+    """A built backbone as given, or the named one built with these options."""
+    from .backbones import Backbone, get_backbone
+
+    if isinstance(backbone, Backbone):
+        if resolution is not None or weights is not None or engine != "auto":
+            raise ValueError(
+                "resolution, weights and engine apply to a backbone name, not a built backbone"
+            )
+        return backbone
+    options = {"device": device, "weights": weights, "resolution": resolution, "engine": engine}
+    return get_backbone(backbone, **options)
+
+
+def _cache_path(dataset: str, backbone: str, digest: str, cache_dir) -> Path:
+    safe_backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", backbone)
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return directory / f"{dataset}-{safe_backbone}-{digest[:24]}.npz"
+
+
+def _load_cached(path: Path, key: dict, select, labels, flip: bool) -> dict | None:
+    """The cached arrays for exactly this request, or None (missing; or stale or corrupt, with
+    a warning: the caller rebuilds them)."""
+    try:
+        arrays = load_arrays(path, key)
+        if arrays is not None:
+            _check_cached(arrays, select, labels, flip)
+        return arrays
+    except CacheError as exc:
+        # stacklevel 4: the warning points at get_features' caller.
+        warnings.warn(f"feature cache {path} is {exc}; rebuilding it", CacheWarning, stacklevel=4)
+        return None
 
 
 def _check_cached(arrays: dict, select, labels, flip: bool) -> None:

@@ -241,6 +241,20 @@ def _check_images(images, labels):
 
 
 # --------------------------------------------------------------------------- one cell
+def _check_cell(y_all, run, classes, shots, seed) -> tuple[int, int, int]:
+    for name, value, low, high in (
+        ("classes", classes, 2, int(y_all.max()) + 1),
+        ("shots", shots, 1, None),
+        ("seed", seed, 0, run.seeds - 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer; got {value!r}")
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"{name} must lie in [{low}, {high}]; got {value}")
+    _check_class_sizes(y_all, (int(classes),), (int(shots),))
+    return int(classes), int(shots), int(seed)
+
+
 def run_film_cell(
     images,
     labels,
@@ -265,17 +279,7 @@ def run_film_cell(
     fr = film_run(config)
     run = fr.run
     x_all, y_all = _check_images(images, labels)
-    for name, value, low, high in (
-        ("classes", classes, 2, int(y_all.max()) + 1),
-        ("shots", shots, 1, None),
-        ("seed", seed, 0, run.seeds - 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer; got {value!r}")
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"{name} must lie in [{low}, {high}]; got {value}")
-    classes, shots, seed = int(classes), int(shots), int(seed)
-    _check_class_sizes(y_all, (classes,), (shots,))
+    classes, shots, seed = _check_cell(y_all, run, classes, shots, seed)
     if backbone is None:
         backbone = prepare_images(fr, images=(x_all, y_all)).backbone
 

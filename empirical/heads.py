@@ -130,93 +130,28 @@ def _batched_lbfgs(fun_grad, x0, *, max_iter, gtol, ftol, history=10, max_backtr
     all_idx = torch.arange(m_models, device=device)
     f, g = fun_grad(x, all_idx)
     gtol = torch.as_tensor(gtol, dtype=x.dtype, device=device).expand(m_models)
-    s_hist, y_hist, rho_hist = [], [], []  # each (M, P) / (M,), per-model validity via rho = 0
+    pairs = ([], [], [])  # s, y (M, P) and rho (M,) per iteration; rho = 0 marks a skipped pair
     iterations = torch.zeros(m_models, dtype=torch.long, device=device)
     stalled = torch.zeros(m_models, dtype=torch.long, device=device)
-    feps = 10.0 * torch.finfo(x.dtype).eps
     active = g.abs().amax(1) > gtol
     for _ in range(max_iter):
         if not bool(active.any()):
             break
         idx = active.nonzero().squeeze(1)
-        ga = g[idx]
-        # two-loop recursion restricted to the active models (rho = 0 marks a skipped pair)
-        q = -ga
-        alphas = []
-        for s_k, y_k, r_k in zip(reversed(s_hist), reversed(y_hist), reversed(rho_hist)):
-            a = r_k[idx] * (s_k[idx] * q).sum(1)
-            q = q - a[:, None] * y_k[idx]
-            alphas.append(a)
-        if s_hist:
-            s_k, y_k = s_hist[-1][idx], y_hist[-1][idx]
-            yy = (y_k * y_k).sum(1)
-            gamma = torch.where(yy > 0, (s_k * y_k).sum(1) / yy.clamp_min(1e-30), 1.0)
-        else:
-            # first step: unit-length move in the steepest-descent direction
-            gamma = 1.0 / ga.norm(dim=1).clamp_min(1.0)
-        d = gamma[:, None] * q
-        for s_k, y_k, r_k, a in zip(s_hist, y_hist, rho_hist, reversed(alphas)):
-            b = r_k[idx] * (y_k[idx] * d).sum(1)
-            d = d + (a - b)[:, None] * s_k[idx]
-        slope = (ga * d).sum(1)
-        bad = ~(slope < 0)
-        if bool(bad.any()):  # not a descent direction (numerical trouble): steepest descent
-            d[bad] = -ga[bad] * gamma[bad, None] if s_hist else -ga[bad]
-            slope = (ga * d).sum(1)
-        # per-model backtracking line search (Armijo, c1 = 1e-4), evaluating only pending models
-        fa = f[idx]
-        xa = x[idx]
-        step = torch.ones(idx.shape[0], dtype=x.dtype, device=device)
-        f_new = fa.clone()
-        g_new = ga.clone()
-        done = torch.zeros(idx.shape[0], dtype=torch.bool, device=device)
-        for _ls in range(max_backtracks):
-            pend = (~done).nonzero().squeeze(1)
-            if pend.numel() == 0:
-                break
-            trial = xa[pend] + step[pend, None] * d[pend]
-            ft, gt = fun_grad(trial, idx[pend])
-            armijo = ft <= fa[pend] + 1e-4 * step[pend] * slope[pend]
-            # Near the optimum the decrease drowns in rounding (float32): accept the approximate
-            # Wolfe conditions of Hager & Zhang instead (objective within rounding, directional
-            # derivative shrunk: 0.9·φ'(0) <= φ'(α) <= -0.9998·φ'(0)).
-            dphi = (gt * d[pend]).sum(1)
-            approx = (
-                (ft <= fa[pend] + feps * fa[pend].abs())
-                & (dphi >= 0.9 * slope[pend])
-                & (dphi <= -0.9998 * slope[pend])
-            )
-            ok = torch.isfinite(ft) & (armijo | approx)
-            acc = pend[ok]
-            f_new[acc] = ft[ok]
-            g_new[acc] = gt[ok]
-            done[acc] = True
-            step[pend[~ok]] *= 0.5
+        ga, fa, xa = g[idx], f[idx], x[idx]
+        d, slope = _lbfgs_direction(ga, idx, pairs)
+        step, f_new, g_new, done = _backtrack(fun_grad, idx, xa, fa, ga, d, slope, max_backtracks)
         # models whose line search failed keep their point and stop
-        failed = ~done
         step = torch.where(done, step, torch.zeros_like(step))
         s_new = step[:, None] * d
-        y_new = g_new - ga
-        sy = (s_new * y_new).sum(1)
-        rho_new = torch.where(
-            sy > 1e-10 * s_new.norm(dim=1) * y_new.norm(dim=1), 1.0 / sy.clamp_min(1e-30), 0.0
-        )
-        full_s = torch.zeros_like(x)
-        full_y = torch.zeros_like(x)
-        full_r = torch.zeros(m_models, dtype=x.dtype, device=device)
-        full_s[idx], full_y[idx], full_r[idx] = s_new, y_new, rho_new
-        s_hist.append(full_s)
-        y_hist.append(full_y)
-        rho_hist.append(full_r)
-        if len(s_hist) > history:
-            s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
+        _remember_pair(pairs, idx, s_new, g_new - ga, m_models, history)
         x[idx] = xa + s_new
         decrease = (fa - f_new) / torch.maximum(fa.abs(), f_new.abs()).clamp_min(1.0)
         f[idx] = f_new
         g[idx] = g_new
         iterations[idx] += 1
         stalled[idx] = torch.where(decrease > ftol, 0, stalled[idx] + 1)
-        still = (g_new.abs().amax(1) > gtol[idx]) & (stalled[idx] < 5) & ~failed
+        still = (g_new.abs().amax(1) > gtol[idx]) & (stalled[idx] < 5) & done
         active[idx] = still
     grad_max = g.abs().amax(1)
     return _LbfgsResult(
@@ -227,6 +162,93 @@ def _batched_lbfgs(fun_grad, x0, *, max_iter, gtol, ftol, history=10, max_backtr
         # Converged means the gradient test passed; a stalled line search that stops early is not.
         converged=(grad_max <= gtol).cpu().numpy(),
     )
+
+
+def _lbfgs_direction(ga, idx, pairs):
+    """(direction, its slope gᵀd) of the active models ``idx`` with gradients ``ga``: the
+    two-loop recursion over their stored curvature pairs."""
+    import torch
+
+    s_hist, y_hist, rho_hist = pairs
+    q = -ga
+    alphas = []
+    for s_k, y_k, r_k in zip(reversed(s_hist), reversed(y_hist), reversed(rho_hist)):
+        a = r_k[idx] * (s_k[idx] * q).sum(1)
+        q = q - a[:, None] * y_k[idx]
+        alphas.append(a)
+    if s_hist:
+        s_k, y_k = s_hist[-1][idx], y_hist[-1][idx]
+        yy = (y_k * y_k).sum(1)
+        gamma = torch.where(yy > 0, (s_k * y_k).sum(1) / yy.clamp_min(1e-30), 1.0)
+    else:
+        # first step: unit-length move in the steepest-descent direction
+        gamma = 1.0 / ga.norm(dim=1).clamp_min(1.0)
+    d = gamma[:, None] * q
+    for s_k, y_k, r_k, a in zip(s_hist, y_hist, rho_hist, reversed(alphas)):
+        b = r_k[idx] * (y_k[idx] * d).sum(1)
+        d = d + (a - b)[:, None] * s_k[idx]
+    slope = (ga * d).sum(1)
+    bad = ~(slope < 0)
+    if bool(bad.any()):  # not a descent direction (numerical trouble): steepest descent
+        d[bad] = -ga[bad] * gamma[bad, None] if s_hist else -ga[bad]
+        slope = (ga * d).sum(1)
+    return d, slope
+
+
+def _backtrack(fun_grad, idx, xa, fa, ga, d, slope, max_backtracks):
+    """Per-model backtracking line search (Armijo, c1 = 1e-4), evaluating only pending models.
+    Returns (step, objective, gradient, accepted) per active model."""
+    import torch
+
+    feps = 10.0 * torch.finfo(xa.dtype).eps
+    step = torch.ones(idx.shape[0], dtype=xa.dtype, device=xa.device)
+    f_new = fa.clone()
+    g_new = ga.clone()
+    done = torch.zeros(idx.shape[0], dtype=torch.bool, device=xa.device)
+    for _ls in range(max_backtracks):
+        pend = (~done).nonzero().squeeze(1)
+        if pend.numel() == 0:
+            break
+        trial = xa[pend] + step[pend, None] * d[pend]
+        ft, gt = fun_grad(trial, idx[pend])
+        armijo = ft <= fa[pend] + 1e-4 * step[pend] * slope[pend]
+        # Near the optimum the decrease drowns in rounding (float32): accept the approximate
+        # Wolfe conditions of Hager & Zhang instead (objective within rounding, directional
+        # derivative shrunk: 0.9·φ'(0) <= φ'(α) <= -0.9998·φ'(0)).
+        dphi = (gt * d[pend]).sum(1)
+        approx = (
+            (ft <= fa[pend] + feps * fa[pend].abs())
+            & (dphi >= 0.9 * slope[pend])
+            & (dphi <= -0.9998 * slope[pend])
+        )
+        ok = torch.isfinite(ft) & (armijo | approx)
+        acc = pend[ok]
+        f_new[acc] = ft[ok]
+        g_new[acc] = gt[ok]
+        done[acc] = True
+        step[pend[~ok]] *= 0.5
+    return step, f_new, g_new, done
+
+
+def _remember_pair(pairs, idx, s_new, y_new, m_models: int, history: int) -> None:
+    """Store this iteration's curvature pair (zero for the inactive models), keeping the last
+    ``history``; a pair with too little curvature gets rho = 0 and is skipped."""
+    import torch
+
+    s_hist, y_hist, rho_hist = pairs
+    sy = (s_new * y_new).sum(1)
+    rho_new = torch.where(
+        sy > 1e-10 * s_new.norm(dim=1) * y_new.norm(dim=1), 1.0 / sy.clamp_min(1e-30), 0.0
+    )
+    full_s = s_new.new_zeros((m_models, s_new.shape[1]))
+    full_y = torch.zeros_like(full_s)
+    full_r = s_new.new_zeros(m_models)
+    full_s[idx], full_y[idx], full_r[idx] = s_new, y_new, rho_new
+    s_hist.append(full_s)
+    y_hist.append(full_y)
+    rho_hist.append(full_r)
+    if len(s_hist) > history:
+        s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
 
 
 # --------------------------------------------------------------------------- linear heads
@@ -290,6 +312,35 @@ def _linear_objective(z, onehot, weights, lam, n_classes):
     return fun_grad
 
 
+def _check_weight_decay(weight_decay) -> float:
+    lam = float(weight_decay)
+    if not np.isfinite(lam) or lam <= 0:
+        raise ValueError(f"weight_decay must be a finite number > 0; got {weight_decay!r}")
+    return lam
+
+
+def _example_span(x):
+    """(basis, coordinates): when there are fewer examples than features the heads are solved
+    in the span of the examples (exact: the penalised optimum lies in it); basis (r, F) has
+    orthonormal rows, or is None when the features are used as they are."""
+    x64 = x.astype(np.float64)
+    if x.shape[0] >= x.shape[1]:
+        return None, x64
+    _, sv, vt = np.linalg.svd(x64, full_matrices=False)
+    rank = int(np.sum(sv > sv[0] * 1e-10)) if sv.size and sv[0] > 0 else 0
+    basis = vt[: max(rank, 1)]
+    return basis, x64 @ basis.T
+
+
+def _warm_start(pooled_objective, x0, gtol, controls: dict):
+    """Every model's start: the optimum of the average problem (each example weighted by the
+    fraction of models that train on it). The models' optima scatter around it, so far fewer
+    iterations are needed than from zero; the problem is strictly convex, so the start changes
+    only the path, not the optimum."""
+    pooled = _batched_lbfgs(pooled_objective, x0[:1], gtol=gtol, **controls)
+    return pooled.params.expand(x0.shape[0], -1).clone()
+
+
 def train_linear_heads(
     features,
     labels,
@@ -323,26 +374,15 @@ def train_linear_heads(
     import torch
 
     x, y, k, classes = _check_problem(features, labels, keep, classes)
-    lam = float(weight_decay)
-    if not np.isfinite(lam) or lam <= 0:
-        raise ValueError(f"weight_decay must be a finite number > 0; got {weight_decay!r}")
+    lam = _check_weight_decay(weight_decay)
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     tdtype = getattr(torch, dtype)
     dev = resolve_device(device)
-    n, f_dim = x.shape
+    n = x.shape[0]
     m_models = k.shape[0]
 
-    # Work in the span of the examples when it is smaller than the feature space (exact).
-    x64 = x.astype(np.float64)
-    if n < f_dim:
-        _, sv, vt = np.linalg.svd(x64, full_matrices=False)
-        rank = int(np.sum(sv > sv[0] * 1e-10)) if sv.size and sv[0] > 0 else 0
-        basis = vt[: max(rank, 1)]  # (r, F) orthonormal rows
-        z64 = x64 @ basis.T
-    else:
-        basis = None
-        z64 = x64
+    basis, z64 = _example_span(x)
     r = z64.shape[1]
     z = torch.as_tensor(z64, dtype=tdtype, device=dev)
     onehot = torch.nn.functional.one_hot(torch.as_tensor(y, device=dev), classes).to(tdtype)
@@ -350,22 +390,11 @@ def train_linear_heads(
     fun_grad = _linear_objective(z, onehot, weights, lam, classes)
     n_in = torch.as_tensor(k.sum(1), dtype=tdtype, device=dev)
     x0 = torch.zeros(m_models, classes * (r + 1), dtype=tdtype, device=dev)
+    controls = {"max_iter": max_iter, "ftol": ftol, "history": history}
     with _cpu_threads(dev, 4.0 * n * (r + 1) * classes * m_models):
         if warm_start and m_models > 1:
-            # Start every model from the optimum of the average problem (each example weighted
-            # by the fraction of models that train on it): the models' optima scatter around
-            # it, so far fewer iterations are needed than from zero. The problem is strictly
-            # convex, so the start changes only the path, not the optimum.
-            mean_weights = weights.mean(1, keepdim=True)
-            pooled = _batched_lbfgs(
-                _linear_objective(z, onehot, mean_weights, lam, classes),
-                x0[:1],
-                max_iter=max_iter,
-                gtol=gtol * n_in.mean().clamp_min(1.0).sqrt(),
-                ftol=ftol,
-                history=history,
-            )
-            x0 = pooled.params.expand(m_models, -1).clone()
+            pooled = _linear_objective(z, onehot, weights.mean(1, keepdim=True), lam, classes)
+            x0 = _warm_start(pooled, x0, gtol * n_in.mean().clamp_min(1.0).sqrt(), controls)
         res = _batched_lbfgs(
             fun_grad,
             x0,
@@ -431,6 +460,48 @@ def _mlp_forward(x, w1, b1, w2, b2):
     return torch.matmul(hidden, w2) + b2[:, None, :]  # (M, N, C)
 
 
+def _mlp_init(rng, m_models: int, f_dim: int, hidden: int, classes: int) -> np.ndarray:
+    """He-uniform weights and zero biases of every model, flattened: (M, P) float64."""
+    init = [
+        rng.uniform(-1, 1, (m_models, f_dim, hidden)) * np.sqrt(6.0 / f_dim),
+        np.zeros((m_models, hidden)),
+        rng.uniform(-1, 1, (m_models, hidden, classes)) * np.sqrt(3.0 / hidden),
+        np.zeros((m_models, classes)),
+    ]
+    return np.concatenate([a.reshape(m_models, -1) for a in init], 1)
+
+
+def _unflatten(params, shapes):
+    """(k, P) flat parameters -> one (k, *shape) view per shape."""
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(params[:, start : start + size].reshape(params.shape[0], *shape))
+        start += size
+    return out
+
+
+def _mlp_objective(xt, yt, weights, lam: float, classes: int, shapes):
+    """``fun_grad(params, idx)`` of the MLPs ``idx``: Σ_i keep·CE_i + (λ/2)(||W1||² + ||W2||²)
+    and its gradient by autograd."""
+    import torch
+
+    n = xt.shape[0]
+
+    def fun_grad(params, idx):
+        params = params.detach().requires_grad_(True)
+        w1, b1, w2, b2 = _unflatten(params, shapes)
+        logits = _mlp_forward(xt, w1, b1, w2, b2)  # (k, N, C)
+        ce = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, classes), yt.repeat(params.shape[0]), reduction="none"
+        ).reshape(params.shape[0], n)
+        f = (weights[idx] * ce).sum(1) + 0.5 * lam * ((w1 * w1).sum((1, 2)) + (w2 * w2).sum((1, 2)))
+        (g,) = torch.autograd.grad(f.sum(), params)
+        return f.detach(), g
+
+    return fun_grad
+
+
 def train_mlp_heads(
     features,
     labels,
@@ -456,9 +527,7 @@ def train_mlp_heads(
     import torch
 
     x, y, k, classes = _check_problem(features, labels, keep, classes)
-    lam = float(weight_decay)
-    if not np.isfinite(lam) or lam <= 0:
-        raise ValueError(f"weight_decay must be a finite number > 0; got {weight_decay!r}")
+    lam = _check_weight_decay(weight_decay)
     if int(hidden) < 1:
         raise ValueError(f"hidden must be an integer >= 1; got {hidden!r}")
     hidden = int(hidden)
@@ -466,40 +535,16 @@ def train_mlp_heads(
     dev = resolve_device(device)
     n, f_dim = x.shape
     m_models = k.shape[0]
-    rng = np.random.default_rng(seed)
     shapes = [(f_dim, hidden), (hidden,), (hidden, classes), (classes,)]
-    init = [
-        rng.uniform(-1, 1, (m_models, f_dim, hidden)) * np.sqrt(6.0 / f_dim),
-        np.zeros((m_models, hidden)),
-        rng.uniform(-1, 1, (m_models, hidden, classes)) * np.sqrt(3.0 / hidden),
-        np.zeros((m_models, classes)),
-    ]
-    sizes = [int(np.prod(s)) for s in shapes]
     x0 = torch.as_tensor(
-        np.concatenate([a.reshape(m_models, -1) for a in init], 1), dtype=tdtype, device=dev
+        _mlp_init(np.random.default_rng(seed), m_models, f_dim, hidden, classes),
+        dtype=tdtype,
+        device=dev,
     )
     xt = torch.as_tensor(x, dtype=tdtype, device=dev)
     yt = torch.as_tensor(y, device=dev)
     weights = torch.as_tensor(k, dtype=tdtype, device=dev)  # (M, N)
-
-    def unflatten(params):
-        out, start = [], 0
-        for shape, size in zip(shapes, sizes):
-            out.append(params[:, start : start + size].reshape(params.shape[0], *shape))
-            start += size
-        return out
-
-    def fun_grad(params, idx):
-        params = params.detach().requires_grad_(True)
-        w1, b1, w2, b2 = unflatten(params)
-        logits = _mlp_forward(xt, w1, b1, w2, b2)  # (k, N, C)
-        ce = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, classes), yt.repeat(params.shape[0]), reduction="none"
-        ).reshape(params.shape[0], n)
-        f = (weights[idx] * ce).sum(1) + 0.5 * lam * ((w1 * w1).sum((1, 2)) + (w2 * w2).sum((1, 2)))
-        (g,) = torch.autograd.grad(f.sum(), params)
-        return f.detach(), g
-
+    fun_grad = _mlp_objective(xt, yt, weights, lam, classes, shapes)
     n_in = torch.as_tensor(k.sum(1), dtype=tdtype, device=dev)
     with _cpu_threads(dev, 6.0 * n * (f_dim + classes) * hidden * m_models):
         res = _batched_lbfgs(
@@ -510,7 +555,7 @@ def train_mlp_heads(
             ftol=ftol,
             history=history,
         )
-    w1, b1, w2, b2 = (t.detach().cpu().numpy() for t in unflatten(res.params))
+    w1, b1, w2, b2 = (t.detach().cpu().numpy() for t in _unflatten(res.params, shapes))
     return MlpHeads(
         w1=w1,
         b1=b1,

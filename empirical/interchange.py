@@ -302,6 +302,50 @@ def _dedicated(fn, keep, stats, targets, *extra, **options) -> np.ndarray:
     return np.stack(rows)
 
 
+def _scorer(keep, stats, targets, rotation):
+    """(target models, how they are scored, ``run(score_fn, *extra, **options)``): dedicated
+    ``targets`` against the other models, or every model by ``rotation`` (default: pairs when
+    the keep matrix has complementary pairs, else leave-one-out with a TiltWarning)."""
+    from mialaw.theory.lira import complementary_pairs
+
+    models = keep.shape[0]
+    if targets is not None:
+        if rotation is not None:
+            raise ValueError("give targets or rotation, not both")
+        t = np.unique(np.atleast_1d(np.asarray(targets)))
+        if not np.issubdtype(t.dtype, np.integer) or t.min() < 0 or t.max() >= models:
+            raise ValueError(f"targets must be model indices in [0, {models}); got {targets!r}")
+        if models - t.size < 4:
+            raise ValueError(
+                f"dedicated targets leave {models - t.size} shadow models; need >= 4 "
+                "(2 IN and 2 OUT for every example)"
+            )
+        how = f"dedicated targets {t.tolist()}, scored against the {models - t.size} other models"
+
+        def dedicated(fn, *extra, **options):
+            return _dedicated(fn, keep, stats, t, *extra, **options)
+
+        return t, how, dedicated
+    if rotation is None:
+        rotation = "pairs" if complementary_pairs(keep) else "loo"
+    if rotation not in ("pairs", "loo"):
+        raise ValueError(f"rotation must be 'pairs' or 'loo'; got {rotation!r}")
+    if rotation == "loo":
+        warnings.warn(
+            "the models are not in complementary pairs and no targets were named: scoring "
+            "leave-one-out, which is tilted towards 'non-member' on a balanced keep matrix "
+            "(name dedicated target models to avoid it)",
+            TiltWarning,
+            stacklevel=3,  # at score_arrays' caller
+        )
+    how = "pair rotation" if rotation == "pairs" else "leave-one-out (tilted)"
+
+    def run(fn, *extra, **options):
+        return fn(keep, stats, *extra, rotation=rotation, **options)
+
+    return np.arange(models), how, run
+
+
 def score_arrays(
     arrays: ScoreArrays,
     *,
@@ -323,7 +367,7 @@ def score_arrays(
     ``mialaw.theory.lira.LIRA_PRESETS`` ("mialaw" or the reference code's "reference").
     ``rotation`` forces "pairs" or "loo" (no targets).
     """
-    from mialaw.theory.lira import LIRA_PRESETS, complementary_pairs, lira_scores, rmia_scores
+    from mialaw.theory.lira import LIRA_PRESETS, lira_scores, rmia_scores
     from mialaw.theory.measure import Experiment, measure_tpr
 
     if not isinstance(arrays, ScoreArrays):
@@ -332,42 +376,7 @@ def score_arrays(
         raise ValueError(f"preset must be one of {sorted(LIRA_PRESETS)}; got {preset!r}")
     options = dict(LIRA_PRESETS[preset])
     keep, stats, pop = arrays.keep, arrays.stats, arrays.population_stats
-    models = keep.shape[0]
-    if targets is not None:
-        if rotation is not None:
-            raise ValueError("give targets or rotation, not both")
-        t = np.unique(np.atleast_1d(np.asarray(targets)))
-        if not np.issubdtype(t.dtype, np.integer) or t.min() < 0 or t.max() >= models:
-            raise ValueError(f"targets must be model indices in [0, {models}); got {targets!r}")
-        if models - t.size < 4:
-            raise ValueError(
-                f"dedicated targets leave {models - t.size} shadow models; need >= 4 "
-                "(2 IN and 2 OUT for every example)"
-            )
-        how = f"dedicated targets {t.tolist()}, scored against the {models - t.size} other models"
-
-        def run(fn, *extra, **kw):
-            return _dedicated(fn, keep, stats, t, *extra, **kw)
-
-    else:
-        if rotation is None:
-            rotation = "pairs" if complementary_pairs(keep) else "loo"
-        if rotation not in ("pairs", "loo"):
-            raise ValueError(f"rotation must be 'pairs' or 'loo'; got {rotation!r}")
-        if rotation == "loo":
-            warnings.warn(
-                "the models are not in complementary pairs and no targets were named: scoring "
-                "leave-one-out, which is tilted towards 'non-member' on a balanced keep matrix "
-                "(name dedicated target models to avoid it)",
-                TiltWarning,
-                stacklevel=2,
-            )
-        t = np.arange(models)
-        how = "pair rotation" if rotation == "pairs" else "leave-one-out (tilted)"
-
-        def run(fn, *extra, **kw):
-            return fn(keep, stats, *extra, rotation=rotation, **kw)
-
+    t, how, run = _scorer(keep, stats, targets, rotation)
     scores = {
         "lira_online": run(lira_scores, online=True, **options),
         "lira_offline": run(lira_scores, online=False, **options),
@@ -499,26 +508,7 @@ def import_runs(
             scored = score_arrays(arrays, fpr=fpr, targets=targets, preset=preset)
         for w in caught:
             warnings.warn(f"{d}: {w.message}", TiltWarning, stacklevel=2)
-        t = np.asarray(scored.targets)
-        n = arrays.keep.shape[1]
-        pop = arrays.population_stats
-        cell = {
-            "classes": np.int64(c),
-            "shots": np.int64(s),
-            "seed": np.int64(k),
-            "keep": arrays.keep[t],
-            "stats": arrays.stats[t],
-            "labels": arrays.labels if arrays.labels is not None else np.full(n, -1, np.int64),
-            "indices": np.arange(n, dtype=np.int64),
-            "lira_online": scored.scores["lira_online"],
-            "lira_offline": scored.scores["lira_offline"],
-            "pool_overlap": np.float64(np.nan),
-        }
-        if pop is not None:  # without population statistics RMIA is not scored
-            cell["population_stats"], cell["rmia"] = pop[t], scored.scores["rmia"]
-        if t.size != arrays.keep.shape[0]:  # dedicated targets: keep the shadows too
-            cell["all_keep"], cell["all_stats"] = arrays.keep, arrays.stats
-        made.append(((c, s, k), cell))
+        made.append(((c, s, k), _imported_cell(arrays, scored, c, s, k)))
         provenance.append(
             {"folder": str(d), "layout": arrays.layout, "classes": c, "shots": s, "seed": k}
             | {"models": int(arrays.keep.shape[0]), "rotation": scored.rotation}
@@ -548,6 +538,30 @@ def import_runs(
     }
     write_settings(out, config, "imported", extra={"imported": imported})
     return out
+
+
+def _imported_cell(arrays: ScoreArrays, scored: ScoredAttack, c: int, s: int, k: int) -> dict:
+    """One cell of an imported run: the targets' keep and statistics with their scores."""
+    t = np.asarray(scored.targets)
+    n = arrays.keep.shape[1]
+    pop = arrays.population_stats
+    cell = {
+        "classes": np.int64(c),
+        "shots": np.int64(s),
+        "seed": np.int64(k),
+        "keep": arrays.keep[t],
+        "stats": arrays.stats[t],
+        "labels": arrays.labels if arrays.labels is not None else np.full(n, -1, np.int64),
+        "indices": np.arange(n, dtype=np.int64),
+        "lira_online": scored.scores["lira_online"],
+        "lira_offline": scored.scores["lira_offline"],
+        "pool_overlap": np.float64(np.nan),
+    }
+    if pop is not None:  # without population statistics RMIA is not scored
+        cell["population_stats"], cell["rmia"] = pop[t], scored.scores["rmia"]
+    if t.size != arrays.keep.shape[0]:  # dedicated targets: keep the shadows too
+        cell["all_keep"], cell["all_stats"] = arrays.keep, arrays.stats
+    return cell
 
 
 def _cannot_recompute(*args, **kwargs):

@@ -100,6 +100,10 @@ def _shots_range(fit: dict) -> str | None:
 
 def slope_rows(results: dict) -> list[dict]:
     """Fitted slopes of log10(TPR − FPR) on log10 S, per source and FPR, beside the paper's."""
+    return _theory_slopes(results) + _simulated_slopes(results) + _empirical_slopes(results)
+
+
+def _theory_slopes(results: dict) -> list[dict]:
     rows = []
     theory = results.get("theory")
     if theory:
@@ -119,8 +123,13 @@ def slope_rows(results: dict) -> list[dict]:
                     "published": PUBLISHED_SLOPE_AVERAGE,
                 }
             )
+    return rows
+
+
+def _simulated_slopes(results: dict) -> list[dict]:
+    rows = []
     for name, res in results.items():
-        if not name.startswith("simulate-"):
+        if not name.startswith("simulate-") or "config" not in res:
             continue
         cfg = res["config"]
         setting = f"d={cfg['dim']}, sigma={cfg['sigma']}, targets={cfg['targets']}"
@@ -144,6 +153,11 @@ def slope_rows(results: dict) -> list[dict]:
                         "published": PUBLISHED_SLOPE_AVERAGE,
                     }
                 )
+    return rows
+
+
+def _empirical_slopes(results: dict) -> list[dict]:
+    rows = []
     for res in empirical_results(results):
         for f in res["fit"]["power_law"]:
             if "error" in f or f["attack"] not in ATTACK_NAMES:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +76,32 @@ def _numpy_normals(n: int, threads: int):
     return run
 
 
+@dataclass
+class _Bench:
+    """What the sections share: sizes, repetitions, the model, and the ratios they report."""
+
+    scale: float
+    repeat: int
+    threads: int
+    model: object
+    ratios: dict = field(default_factory=dict)
+    lira_models: int = 64
+    fprs: tuple = (0.1, 0.01, 0.001)
+
+    @property
+    def few(self) -> int:
+        """Repetitions of the slower timings."""
+        return max(2, self.repeat // 2)
+
+    @property
+    def lira_targets(self) -> int:
+        return int(20000 * self.scale)
+
+    @property
+    def games(self) -> int:
+        return int(2e6 * self.scale)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mialaw.simulate.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
@@ -85,39 +112,57 @@ def main(argv=None) -> int:
 
     from mialaw.theory.model import GaussianModel
 
-    from . import numpy_engine, rng, samplers
-    from .attacks import oracle_attack
-    from .engines import Engine, Targets
-    from .lira_kernel import lira_pairs
-    from .measure import Measurement
+    bench = _Bench(
+        scale=0.1 if args.quick else 1.0,
+        repeat=args.repeat,
+        threads=numba.get_num_threads(),
+        model=GaussianModel(64, 2, 1.0),
+    )
+    print(f"threads: {bench.threads} (numba; numpy bound uses as many Generators)")
+    bound = _rng_bound(bench)
+    fast_rate = _fast_sampler(bench, bound)
+    _full_sampler(bench, fast_rate)
+    keep, stats = _lira_simulation(bench)
+    _oracle_simulation(bench)
+    _pair_kernel(bench, keep, stats)
+    _bootstrap_costs(
+        bench.model, bench.games, bench.lira_targets, bench.lira_models, bench.fprs,
+        bench.repeat, bench.ratios,
+    )  # fmt: skip
+    print("\nratios:")
+    for name, value in bench.ratios.items():
+        print(f"  {name:40s} {value:10.2f}")
+    return 0
 
-    threads = numba.get_num_threads()
-    scale = 0.1 if args.quick else 1.0
-    repeat = args.repeat
-    print(f"threads: {threads} (numba; numpy bound uses as many Generators)")
-    ratios = {}
 
-    # 1. random-number bound
-    n = int(2e7 * scale)
+def _rng_bound(bench: _Bench) -> float:
+    """[1]: numpy's normals per second over all threads (the bound), the Numba ziggurat's."""
+    from . import rng
+
+    n = int(2e7 * bench.scale)
     out = np.empty(n)
     rng.fill_normal(out, np.uint64(1), np.uint64(0))
     t = _interleaved(
         {
-            "numpy": _numpy_normals(n, threads),
+            "numpy": _numpy_normals(n, bench.threads),
             "numba": lambda: rng.fill_normal(out, np.uint64(1), np.uint64(0)),
         },
-        repeat,
+        bench.repeat,
     )
     bound = n / t["numpy"]
     print(f"[1] numpy Generator.standard_normal: {bound:.3e} normals/s (the bound)")
     print(f"    numba ziggurat (simulate.rng):   {n / t['numba']:.3e} normals/s")
+    return bound
 
-    # 2. fast sampler against the bound
-    model = GaussianModel(64, 2, 1.0)
-    targets_n = int(20000 * scale)
-    models = 128
-    tg = Engine("numba", 1).targets(model, targets_n, "fast")
-    keep = samplers.draw_pair_keep(models, targets_n, np.uint64(2))
+
+def _fast_sampler(bench: _Bench, bound: float) -> float:
+    """[2]: the fast sampler's statistics per second against the bound; returns the rate."""
+    from . import numpy_engine, samplers
+    from .engines import Engine
+
+    targets_n = int(20000 * bench.scale)
+    tg = Engine("numba", 1).targets(bench.model, targets_n, "fast")
+    keep = samplers.draw_pair_keep(128, targets_n, np.uint64(2))  # 128 models
     args_fast = (tg.proj, tg.sqnorm, tg.quad, keep, 256, samplers.SCORE, np.uint64(3))
     samplers.fast_stats(*args_fast)
     gen = np.random.default_rng(0)
@@ -128,11 +173,11 @@ def main(argv=None) -> int:
                 gen, tg.proj, tg.sqnorm, tg.quad, keep, 256, samplers.SCORE
             ),
         },
-        repeat,
+        bench.repeat,
     )
     fast_rate = keep.size / t["numba"]
-    ratios["fast sampler / RNG bound"] = fast_rate / bound
-    ratios["fast sampler numba / numpy"] = t["numpy"] / t["numba"]
+    bench.ratios["fast sampler / RNG bound"] = fast_rate / bound
+    bench.ratios["fast sampler numba / numpy"] = t["numpy"] / t["numba"]
     print(
         f"[2] fast sampler (numba): {fast_rate:.3e} statistics/s; numpy: "
         f"{keep.size / t['numpy']:.3e}/s"
@@ -141,122 +186,146 @@ def main(argv=None) -> int:
         f"    fast / bound = {fast_rate / bound:.2f} (target >= 0.5); numba / numpy = "
         f"{t['numpy'] / t['numba']:.1f}x"
     )
+    return fast_rate
 
-    # 3. fast against full-data sampler at S = 256, d = 64
+
+def _full_sampler(bench: _Bench, fast_rate: float) -> None:
+    """[3]: fast against full-data sampler at S = 256, d = 64."""
+    from . import samplers
+
+    model = bench.model
     x = samplers.draw_full_targets(64, model.means, np.eye(64), np.uint64(4))
-    small = Targets.from_points(model, x)
     keep_full = samplers.draw_keep(8, 64, np.uint64(5))
     full_args = (x, model.means, np.eye(64), keep_full, 256, samplers.SCORE, np.uint64(6))
     samplers.full_stats(*full_args)
-    t_full = _best(lambda: samplers.full_stats(*full_args), max(2, repeat // 2))
+    t_full = _best(lambda: samplers.full_stats(*full_args), bench.few)
     full_rate = keep_full.size / t_full
-    ratios["fast / full sampler (S=256, d=64)"] = fast_rate / full_rate
-    del small
+    bench.ratios["fast / full sampler (S=256, d=64)"] = fast_rate / full_rate
     print(
         f"[3] full-data sampler (numba, S=256, d=64): {full_rate:.3e} statistics/s; "
         f"fast / full = {fast_rate / full_rate:.0f}x (target >= 1000)"
     )
 
-    # 4. realistic LiRA up to the scores: numba engine against numpy engine. The measurement
-    # (mialaw.theory.measure, the same code for both engines) is timed on its own below and in [7].
-    lira_targets, lira_models, fprs = int(20000 * scale), 64, (0.1, 0.01, 0.001)
-    counts_only = Measurement(method="clopper-pearson")
+
+def _lira_simulation(bench: _Bench):
+    """[4]: realistic LiRA up to the scores, numba engine against numpy engine, then stage by
+    stage. The measurement (mialaw.theory.measure, the same code for both engines) is timed on
+    its own here and in [7]. Returns the numba run's keep matrix and statistics."""
     from mialaw.theory.lira import lira_scores
+
+    from . import samplers
+    from .engines import Engine
+    from .lira_kernel import lira_pairs
+
+    model, n, m = bench.model, bench.lira_targets, bench.lira_models
 
     def lira(engine):
         e = Engine(engine, 7)
-        games = e.targets(model, lira_targets, "fast")
-        keep = e.keep(lira_models, lira_targets, pairs=True)
+        games = e.targets(model, n, "fast")
+        keep = e.keep(m, n, pairs=True)
         stats = e.stats(model, games, keep, 256, samplers.SCORE, "fast")
         if engine == "numba":
             return lira_pairs(keep, stats)
         return lira_scores(keep, stats, rotation="pairs")
 
     lira("numba")
-    t = _interleaved({"numba": lambda: lira("numba"), "numpy": lambda: lira("numpy")}, repeat)
-    entries = lira_targets * lira_models
-    ratios["LiRA simulation numba / numpy"] = t["numpy"] / t["numba"]
+    t = _interleaved({"numba": lambda: lira("numba"), "numpy": lambda: lira("numpy")}, bench.repeat)
+    entries = n * m
+    bench.ratios["LiRA simulation numba / numpy"] = t["numpy"] / t["numba"]
     print(
-        f"[4] LiRA online (pairs), M={lira_models}, N={lira_targets}, to the scores: numba "
+        f"[4] LiRA online (pairs), M={m}, N={n}, to the scores: numba "
         f"{entries / t['numba']:.3e} (model, target) trials/s, numpy {entries / t['numpy']:.3e}/s;"
         f" ratio {t['numpy'] / t['numba']:.1f}x (target >= 5)"
     )
-    # Stage breakdown.
+    return _lira_stages(bench)
+
+
+def _lira_stages(bench: _Bench):
+    """[4]'s breakdown by stage; returns the numba run's keep matrix and statistics."""
+    from mialaw.theory.lira import lira_scores
     from mialaw.theory.measure import Experiment, measure_tpr
 
+    from . import samplers
+    from .engines import Engine
+    from .lira_kernel import lira_pairs
+
+    model, n, m = bench.model, bench.lira_targets, bench.lira_models
     e_nb, e_np = Engine("numba", 8), Engine("numpy", 8)
-    g_nb = e_nb.targets(model, lira_targets, "fast")
-    k_nb = e_nb.keep(lira_models, lira_targets, pairs=True)
+    g_nb = e_nb.targets(model, n, "fast")
+    k_nb = e_nb.keep(m, n, pairs=True)
     s_nb = e_nb.stats(model, g_nb, k_nb, 256, samplers.SCORE, "fast")
-    sc = lira_pairs(k_nb, s_nb)
-    experiment = Experiment(sc, k_nb)
+    experiment = Experiment(lira_pairs(k_nb, s_nb), k_nb)
     stages = _interleaved(
         {
-            "keep numba": lambda: e_nb.keep(lira_models, lira_targets, pairs=True),
-            "keep numpy": lambda: e_np.keep(lira_models, lira_targets, pairs=True),
+            "keep numba": lambda: e_nb.keep(m, n, pairs=True),
+            "keep numpy": lambda: e_np.keep(m, n, pairs=True),
             "stats numba": lambda: e_nb.stats(model, g_nb, k_nb, 256, samplers.SCORE, "fast"),
             "stats numpy": lambda: e_np.stats(model, g_nb, k_nb, 256, samplers.SCORE, "fast"),
             "score numba (pairs)": lambda: lira_pairs(k_nb, s_nb),
             "score numpy (theory.lira)": lambda: lira_scores(k_nb, s_nb, rotation="pairs"),
             "measure (shared; estimate)": lambda: measure_tpr(
-                experiment, fprs, method="clopper-pearson"
+                experiment, bench.fprs, method="clopper-pearson"
             ),
         },
-        max(2, repeat // 2),
+        bench.few,
     )
     for name, sec in stages.items():
         print(f"      {name:28s} {sec * 1e3:8.2f} ms")
+    return k_nb, s_nb
 
-    # 5. oracle: numba engine against numpy engine
-    games = int(2e6 * scale)
+
+def _oracle_simulation(bench: _Bench) -> None:
+    """[5]: the oracle simulation with its point estimate, numba engine against numpy engine."""
+    from .attacks import oracle_attack
+    from .engines import Engine
+    from .measure import Measurement
+
+    games = bench.games
 
     def oracle(engine):
         return oracle_attack(
-            model,
+            bench.model,
             1000,
-            fprs,
+            bench.fprs,
             targets=games,
             sampler="fast",
             engine=Engine(engine, 9),
-            measurement=counts_only,
+            measurement=Measurement(method="clopper-pearson"),
         )
 
     oracle("numba")
-    t = _interleaved(
-        {"numba": lambda: oracle("numba"), "numpy": lambda: oracle("numpy")}, max(2, repeat // 2)
-    )
-    ratios["oracle simulation numba / numpy"] = t["numpy"] / t["numba"]
+    engines = {"numba": lambda: oracle("numba"), "numpy": lambda: oracle("numpy")}
+    t = _interleaved(engines, bench.few)
+    bench.ratios["oracle simulation numba / numpy"] = t["numpy"] / t["numba"]
     print(
         f"[5] oracle, {games} games: numba {games / t['numba']:.3e} games/s, numpy "
         f"{games / t['numpy']:.3e}/s; ratio {t['numpy'] / t['numba']:.1f}x"
     )
 
-    # 6. compiled pair kernel against the shared numpy scorer
+
+def _pair_kernel(bench: _Bench, keep, stats) -> None:
+    """[6]: the compiled pair kernel against the shared numpy scorer, online and offline."""
+    from mialaw.theory.lira import lira_scores
+
+    from .lira_kernel import lira_pairs
+
     for online in (True, False):
-        ref = lira_scores(k_nb, s_nb, rotation="pairs", online=online)
-        diff = float(np.max(np.abs(lira_pairs(k_nb, s_nb, online=online) - ref)))
+        ref = lira_scores(keep, stats, rotation="pairs", online=online)
+        diff = float(np.max(np.abs(lira_pairs(keep, stats, online=online) - ref)))
         t = _interleaved(
             {
-                "numba": lambda o=online: lira_pairs(k_nb, s_nb, online=o),
-                "numpy": lambda o=online: lira_scores(k_nb, s_nb, rotation="pairs", online=o),
+                "numba": lambda o=online: lira_pairs(keep, stats, online=o),
+                "numpy": lambda o=online: lira_scores(keep, stats, rotation="pairs", online=o),
             },
-            repeat,
+            bench.repeat,
         )
         kind = "online" if online else "offline"
-        ratios[f"pair LiRA kernel / theory.lira ({kind})"] = t["numpy"] / t["numba"]
+        bench.ratios[f"pair LiRA kernel / theory.lira ({kind})"] = t["numpy"] / t["numba"]
         print(
-            f"[6] pair rotation {kind}, M={lira_models}, N={lira_targets}: numba "
+            f"[6] pair rotation {kind}, M={bench.lira_models}, N={bench.lira_targets}: numba "
             f"{t['numba'] * 1e3:.1f} ms, theory.lira {t['numpy'] * 1e3:.1f} ms; ratio "
             f"{t['numpy'] / t['numba']:.1f}x; max |difference| {diff:.1e}"
         )
-
-    # 7. bootstrap against simulation, 1000 resamples
-    _bootstrap_costs(model, games, lira_targets, lira_models, fprs, repeat, ratios)
-
-    print("\nratios:")
-    for name, value in ratios.items():
-        print(f"  {name:40s} {value:10.2f}")
-    return 0
 
 
 def _bootstrap_costs(model, games, lira_targets, lira_models, fprs, repeat, ratios) -> None:

@@ -23,63 +23,7 @@ def plot_sweep(result, path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, a in enumerate(config.fpr):
-        colour = colours[i % len(colours)]
-        pts = result.select(a)
-        shots = np.array([p.shots for p in pts], dtype=np.float64)
-        adv = np.array([p.advantage for p in pts])
-        low = np.array([p.tpr_ci[0] - a for p in pts])
-        high = np.array([p.tpr_ci[1] - a for p in pts])
-        resolvable = np.array([p.resolvable for p in pts])
-        ok = resolvable & np.array([p.detected for p in pts])
-        if ok.any():
-            # The bootstrap interval need not contain the estimate's own log: clip at zero.
-            yerr = np.vstack(
-                [np.clip(adv[ok] - low[ok], 0, None), np.clip(high[ok] - adv[ok], 0, None)]
-            )
-            ax.errorbar(
-                shots[ok],
-                adv[ok],
-                yerr=yerr,
-                fmt="o",
-                color=colour,
-                capsize=3,
-                label=f"{config.attack}, α={a:g}",
-            )
-        bound = resolvable & ~ok & (high > 0)
-        if bound.any():
-            ax.plot(
-                shots[bound],
-                high[bound],
-                "v",
-                mfc="none",
-                color=colour,
-                label=f"α={a:g}: upper bound (not detected)",
-            )
-        theory = [p.theory_pooled for p in pts]
-        if all(t is not None for t in theory):
-            ax.plot(
-                shots,
-                np.array(theory) - a,
-                "--",
-                color=colour,
-                alpha=0.7,
-                label=f"exact theory (pooled NP), α={a:g}",
-            )
-        try:
-            fit = result.fit(a)
-        except ValueError:
-            continue
-        fitted = shots[fit.kept]  # draw the fitted law over the range it was fitted on
-        grid = np.geomspace(fitted.min(), fitted.max(), 50)
-        slope = fit.slope
-        ax.plot(
-            grid,
-            fit.predict(grid),
-            "-",
-            color=colour,
-            alpha=0.5,
-            label=f"fit slope {slope.estimate:.3f} [{slope.lower:.3f}, {slope.upper:.3f}]",
-        )
+        _plot_fpr(ax, result, a, colours[i % len(colours)])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("shots per class S")
@@ -89,3 +33,68 @@ def plot_sweep(result, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_fpr(ax, result, a: float, colour) -> None:
+    """The measured points, the theory and the fitted law at one α."""
+    pts = result.select(a)
+    shots = np.array([p.shots for p in pts], dtype=np.float64)
+    _plot_measured(ax, pts, shots, a, colour, result.config.attack)
+    theory = [p.theory_pooled for p in pts]
+    if all(t is not None for t in theory):
+        ax.plot(
+            shots,
+            np.array(theory) - a,
+            "--",
+            color=colour,
+            alpha=0.7,
+            label=f"exact theory (pooled NP), α={a:g}",
+        )
+    try:
+        fit = result.fit(a)
+    except ValueError:
+        return
+    fitted = shots[fit.kept]  # draw the fitted law over the range it was fitted on
+    grid = np.geomspace(fitted.min(), fitted.max(), 50)
+    slope = fit.slope
+    ax.plot(
+        grid,
+        fit.predict(grid),
+        "-",
+        color=colour,
+        alpha=0.5,
+        label=f"fit slope {slope.estimate:.3f} [{slope.lower:.3f}, {slope.upper:.3f}]",
+    )
+
+
+def _plot_measured(ax, pts, shots, a: float, colour, attack: str) -> None:
+    """Detected points with their intervals; resolvable undetected ones as upper bounds."""
+    adv = np.array([p.advantage for p in pts])
+    low = np.array([p.tpr_ci[0] - a for p in pts])
+    high = np.array([p.tpr_ci[1] - a for p in pts])
+    resolvable = np.array([p.resolvable for p in pts])
+    ok = resolvable & np.array([p.detected for p in pts])
+    if ok.any():
+        # The bootstrap interval need not contain the estimate's own log: clip at zero.
+        yerr = np.vstack(
+            [np.clip(adv[ok] - low[ok], 0, None), np.clip(high[ok] - adv[ok], 0, None)]
+        )
+        ax.errorbar(
+            shots[ok],
+            adv[ok],
+            yerr=yerr,
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=f"{attack}, α={a:g}",
+        )
+    bound = resolvable & ~ok & (high > 0)
+    if bound.any():
+        ax.plot(
+            shots[bound],
+            high[bound],
+            "v",
+            mfc="none",
+            color=colour,
+            label=f"α={a:g}: upper bound (not detected)",
+        )

@@ -109,7 +109,7 @@ def test_round_trip_run_to_reference_and_back(run, tmp_path):
         for name in ("lira_online", "lira_offline", "rmia"):  # imported: as scored on import
             assert np.allclose(summarize_cell(a, FPR).scores[name], b[name], atol=1e-12), name
     ours, theirs = fit_runs([run]), fit_runs([imported])
-    strip = ("dataset", "backbone", "accuracy", "pool_overlap")
+    strip = ("dataset", "backbone", "learner", "accuracy", "pool_overlap")
     assert [{k: v for k, v in p.items() if k not in strip} for p in ours.points] == [
         {k: v for k, v in p.items() if k not in strip} for p in theirs.points
     ]

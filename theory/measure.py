@@ -177,6 +177,36 @@ def _check_fprs(fpr) -> np.ndarray:
     return alphas
 
 
+def _check_interval_options(method: str, resamples, resample: str) -> None:
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"method must be one of {INTERVAL_METHODS}; got {method!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)):
+        raise ValueError(f"resamples must be an integer >= 100; got {resamples!r}")
+    if resamples < 100:
+        raise ValueError(f"resamples must be an integer >= 100; got {resamples!r}")
+    if resample not in RESAMPLE_UNITS:
+        raise ValueError(f"resample must be one of {RESAMPLE_UNITS}; got {resample!r}")
+
+
+def _bootstrap_replicates(experiments, alphas, resamples: int, seed: int, by_model: bool):
+    """(resamples, alphas) bootstrap TPRs, each replicate averaged over the experiments (as the
+    estimate is); each experiment resamples from its own stream of ``seed``."""
+    from .measure_fast import bootstrap_tpr
+
+    stack = np.array(
+        [
+            bootstrap_tpr(
+                e.scores, e.labels, alphas, resamples, _stream(seed, k), by_model=by_model
+            )
+            for k, e in enumerate(experiments)
+        ]
+    )
+    # A replicate that weighs every target model (or member) zero is NaN and left out.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(stack, axis=0)
+
+
 def measure_tpr(
     experiments,
     fpr,
@@ -193,34 +223,13 @@ def measure_tpr(
     Returns one ``TprMeasurement`` per α, in the order given.
     """
     level = check_level(level)
-    if method not in INTERVAL_METHODS:
-        raise ValueError(f"method must be one of {INTERVAL_METHODS}; got {method!r}")
-    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)):
-        raise ValueError(f"resamples must be an integer >= 100; got {resamples!r}")
-    if resamples < 100:
-        raise ValueError(f"resamples must be an integer >= 100; got {resamples!r}")
-    if resample not in RESAMPLE_UNITS:
-        raise ValueError(f"resample must be one of {RESAMPLE_UNITS}; got {resample!r}")
-    by_model = resample == "targets-and-examples"
+    _check_interval_options(method, resamples, resample)
     experiments = _check_experiments(experiments)
     alphas = _check_fprs(fpr)
     found = [e.roc().tpr_at_fpr(alphas) for e in experiments]  # [experiment][alpha]
     if method == "bootstrap":
-        from .measure_fast import bootstrap_tpr
-
-        stack = np.array(
-            [
-                bootstrap_tpr(
-                    e.scores, e.labels, alphas, resamples, _stream(seed, k), by_model=by_model
-                )
-                for k, e in enumerate(experiments)
-            ]
-        )
-        # (resamples, alphas): each replicate averaged over experiments, as the estimate is. A
-        # replicate that weighs every target model (or member) zero is NaN and left out.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            replicates = np.nanmean(stack, axis=0)
+        by_model = resample == "targets-and-examples"
+        replicates = _bootstrap_replicates(experiments, alphas, resamples, seed, by_model)
     results = []
     for i, alpha in enumerate(alphas):
         per = [f[i] for f in found]
