@@ -24,8 +24,18 @@ same speed (it folds the model axis into the batch of the shared convolutions to
 into per-model weights of grouped convolutions was 2× slower on CPU (weight gradients and grouped
 kernels; 17 models × 16 images at 64 px). The stacked batch is processed in micro-batches of
 whole models (gradients accumulate exactly, each model's rows are its own) so that, on CPU,
-activations stay in cache. On CPU the gain over one model at a time is small (~1.2×: a core is
-already busy with one model's minibatch); on a GPU the stacked batch is what fills the device.
+activations stay in cache. The FiLM affine and ReLU6 are one autograd node per layer
+(:class:`_Film`), and symmetric 'same' padding is done by the convolutions: both cut the cost
+of a step by ~20% on CPU, in either mode, with bit-identical gradients.
+
+On CPU the gain over one model at a time is small and cannot reach 3×: the frozen trunk's
+arithmetic per image (~62 M multiply-adds per 64-px image-step: forward and input gradient) is
+the same whether a pass holds one model's minibatch or many, and a pass of 16 images already
+keeps a core busy (convolutions ~50% of the time, the per-image FiLM/ReLU6 elementwise work and
+its backward ~35%). Stacking only amortises a pass's fixed cost (Python, dispatch, autograd
+bookkeeping: ~18 ms at 64 px on one thread, against ~3.2 ms per image), so at most ~1.35× over
+16-image passes; measured 1.0-1.15× (``python -m mialaw.empirical.bench_film passes batching``
+prints both). On a GPU the stacked batch is what fills the device.
 
 Each model's minibatch order comes from its own generator ``numpy.random.default_rng([seed,
 model_id])`` and its optimiser state (Adam moments, step count, learning-rate schedule) is its
@@ -159,6 +169,61 @@ class _Layout:
         return self.bias.stop
 
 
+def _conv(conv, x):
+    """``conv(x)`` for a convolution with TensorFlow's static 'same' padding
+    (``Conv2dStaticSamePadding``: ``ZeroPad2d`` then an unpadded convolution), with a symmetric
+    zero padding done by the convolution itself: the padded copy (and its backward) cost ~10% of
+    a training step at 64 px. The asymmetric pads of stride-2 layers (one pixel more at the end)
+    stay explicit: no symmetric padding and crop of the input or output reproduces them."""
+    pad = getattr(conv, "static_padding", None)
+    if not isinstance(pad, torch.nn.ZeroPad2d) or tuple(conv.padding) != (0, 0):
+        return conv(x)
+    left, right, top, bottom = pad.padding
+    if left != right or top != bottom:
+        return conv(x)
+    return F.conv2d(x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups)
+
+
+class _Film(torch.autograd.Function):
+    """FiLM of k models' stacked activations, then ReLU6 in place if ``relu6``.
+
+    ``y`` (k·b, C, H, W) holds the b images of each model in turn; ``gamma`` and ``beta`` are
+    (k, C). Returns ``γ_m ⊙ y + β_m`` for each model's rows (one broadcast ``addcmul`` over the
+    view (k, b, C, H, W), which keeps channels_last strides). The same function as ``addcmul``
+    (+ ``hardtanh_``) under autograd, with a leaner backward: autograd's ``addcmul`` backward
+    multiplies y by its scalar ``value`` (a full-size pass) before ``grad · y``, ``hardtanh_``
+    adds a node of its own, and the views and unsqueezes around them add a dozen more nodes per
+    layer (a third of a 16-image step's fixed cost). Here the backward is the ReLU6 mask of the
+    saved output, ``grad · γ`` for y and the reductions of ``grad · y`` and ``grad``.
+    """
+
+    @staticmethod
+    def forward(ctx, y, gamma, beta, relu6: bool):
+        k = gamma.shape[0]
+        y5 = y.view(k, y.shape[0] // k, *y.shape[1:])
+        out = torch.addcmul(beta[:, None, :, None, None], y5, gamma[:, None, :, None, None])
+        if relu6:
+            out.clamp_(0.0, 6.0)
+        ctx.relu6 = relu6
+        ctx.save_for_backward(y5, gamma, out if relu6 else None)
+        return out.view(y.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y5, gamma, out = ctx.saved_tensors
+        grad = grad.view(y5.shape)
+        if ctx.relu6:  # zero where the activation clipped: out <= 0 or out >= 6
+            grad = torch.ops.aten.hardtanh_backward(grad, out, 0.0, 6.0)
+        dims = (1, 3, 4)
+        need_y, need_gamma, need_beta, _ = ctx.needs_input_grad
+        d_y = None
+        if need_y:
+            d_y = (grad * gamma[:, None, :, None, None]).view(-1, *y5.shape[2:])
+        d_gamma = (grad * y5).sum(dims) if need_gamma else None
+        d_beta = grad.sum(dims) if need_beta else None
+        return d_y, d_gamma, d_beta, None
+
+
 class FilmNet(torch.nn.Module):
     """A frozen EfficientNet-Lite with FiLM after every normalisation and a linear head.
 
@@ -192,8 +257,6 @@ class FilmNet(torch.nn.Module):
             channels += [block._depthwise_conv.out_channels, block._project_conv.out_channels]
         channels.append(module._conv_head.out_channels)
         self.layout = _Layout(tuple(int(c) for c in channels), int(classes), int(channels[-1]))
-        starts = np.concatenate([[0], np.cumsum(channels)]).tolist()
-        self._sites = [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
 
     def train(self, mode: bool = True):
         # The backbone stays in eval mode: frozen BatchNorm statistics, no drop-connect.
@@ -211,24 +274,20 @@ class FilmNet(torch.nn.Module):
         if x.shape[0] % k:
             raise ValueError(f"{x.shape[0]} images do not split evenly over {k} models")
         film = self.layout.film
-        gamma = theta[:, :film] + 1.0
-        beta = theta[:, film : 2 * film]
-        sites = iter(self._sites)
+        # One split per step (one backward node) rather than a slice of θ per site.
+        gammas = iter(torch.split(theta[:, :film] + 1.0, self.layout.channels, dim=1))
+        betas = iter(torch.split(theta[:, film : 2 * film], self.layout.channels, dim=1))
 
-        def modulate(y):
-            # (k·b, C, H, W) -> (k, b, C, H, W): a view that keeps channels_last strides, and
-            # addcmul writes its output with the same strides (the next conv sees one layout).
-            site = next(sites)
-            y5 = y.view(k, y.shape[0] // k, *y.shape[1:])
-            g = gamma[:, None, site, None, None]
-            out = torch.addcmul(beta[:, None, site, None, None], y5, g)
-            return out.view(y.shape)
+        def modulate(y, activation):
+            relu6 = isinstance(activation, torch.nn.ReLU6)
+            out = _Film.apply(y, next(gammas), next(betas), relu6)
+            return out if relu6 or activation is None else activation(out)
 
         m = self.backbone
-        x = m._swish(modulate(m._bn0(m._conv_stem(x))))
+        x = modulate(m._bn0(_conv(m._conv_stem, x)), m._swish)
         for block in m._blocks:
             x = self._block(block, x, modulate)
-        x = m._swish(modulate(m._bn1(m._conv_head(x))))
+        x = modulate(m._bn1(_conv(m._conv_head, x)), m._swish)
         return x.mean(dim=(2, 3)).view(k, x.shape[0] // k, -1)
 
     @staticmethod
@@ -236,9 +295,9 @@ class FilmNet(torch.nn.Module):
         """``MBConvBlock.forward`` in eval mode with FiLM after each normalisation."""
         x = inputs
         if hasattr(block, "_expand_conv"):
-            x = block._swish(modulate(block._bn0(block._expand_conv(x))))
-        x = block._swish(modulate(block._bn1(block._depthwise_conv(x))))
-        x = modulate(block._bn2(block._project_conv(x)))
+            x = modulate(block._bn0(_conv(block._expand_conv, x)), block._swish)
+        x = modulate(block._bn1(_conv(block._depthwise_conv, x)), block._swish)
+        x = modulate(block._bn2(_conv(block._project_conv, x)), None)
         args = block._block_args
         if args.id_skip and args.stride == 1 and args.input_filters == args.output_filters:
             x = x + inputs

@@ -385,7 +385,10 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
                 color="0.6" if res["config"]["attack"] == "lira-offline" else "0.2",
                 label=f"simulated {res['config']['attack']}",
             )
+        # The Fashion-MNIST / Lite0 runs only: the other datasets and backbones are in the table.
         for res in empirical_results(results):
+            if not res["label"].startswith("fashion-mnist-lite0"):
+                continue
             for f in res["fit"]["power_law"]:
                 if f["classes"] == 2 and f["fpr"] == alpha and f["attack"] in ATTACK_NAMES:
                     _local_errorbars(
@@ -402,6 +405,49 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
     return _save(fig, out, "local_slopes")
 
 
+def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
+    """LiRA's fitted slope against the number of shadow models M, real beside simulated."""
+    from .tables import shadow_rows
+
+    rows = [r for r in shadow_rows(results) if r["fpr"] == fpr and r["slope"] is not None]
+    if not rows:
+        return []
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    ax.axhline(-0.5, color="k", lw=0.8, ls=":", label="−½")
+    groups = sorted({(r["source"], r["attack"], r["variance"]) for r in rows})
+    for i, (source, attack, variance) in enumerate(groups):
+        sel = sorted(
+            (
+                r
+                for r in rows
+                if (r["source"], r["attack"], r["variance"]) == (source, attack, variance)
+            ),
+            key=lambda r: r["shadows"],
+        )
+        m = np.array([r["shadows"] for r in sel], dtype=float) * (1 + 0.04 * (i - len(groups) / 2))
+        y = np.array([r["slope"] for r in sel])
+        lo = np.array([r["ci_low"] if r["ci_low"] is not None else np.nan for r in sel])
+        hi = np.array([r["ci_high"] if r["ci_high"] is not None else np.nan for r in sel])
+        ax.errorbar(
+            m,
+            y,
+            yerr=[y - lo, hi - y],
+            marker="o" if source.startswith("simulated") else "s",
+            ls="--" if variance == "global" else "-",
+            lw=0.8,
+            ms=3,
+            capsize=2,
+            label=f"{'simulated' if source.startswith('simulated') else 'real'} "
+            f"{attack.replace('_', ' ')}, {variance}",
+        )
+    ax.set(xscale="log", xlabel="shadow models M", ylabel=f"slope at FPR {fpr:g}")
+    ax.set_xticks([16, 64, 256], ["16", "64", "256"])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return _save(fig, out, "shadows")
+
+
 def write_figures(results: dict, profile, out: Path) -> list[Path]:
     figs = Path(out) / "figures"
     written = law_figure(results, profile.fpr, figs)
@@ -411,4 +457,5 @@ def write_figures(results: dict, profile, out: Path) -> list[Path]:
     written += roc_figure(results, figs, out)
     written += quantile_figure(results, profile.fpr, figs)
     written += local_slope_figure(results, profile.fpr, figs)
+    written += shadow_figure(results, figs)
     return written

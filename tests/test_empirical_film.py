@@ -245,3 +245,16 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(backbone):
         np.testing.assert_array_equal(getattr(first, field), getattr(second, field))
     other = run(FilmSettings(**{**settings.__dict__, "seed": 8}))
     assert np.abs(other.logits - first.logits).max() > 1e-4
+
+
+# --------------------------------------------------------------------------- (5) benchmark
+def test_benchmark_runs_at_tiny_size(capsys):
+    """The benchmark's three parts run end to end (no timing asserted: the machine is shared)."""
+    from mialaw.empirical import bench_film
+
+    args = ["--tiny", "--models", "2", "--shots", "2", "--batch-size", "2", "--threads", "1"]
+    assert bench_film.main(["passes", "batching", "cost", *args, "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[passes] fit t(n) = fixed + n·marginal" in out
+    assert "[batching] RATIO batched / one at a time:" in out
+    assert "[cost] test accuracy" in out

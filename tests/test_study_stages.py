@@ -49,7 +49,12 @@ def test_all_shadows_reproduce_the_runs_own_points(digits_run):
         shadow_study(out, (16,))
 
 
-def test_simulated_twin_runs_every_setting():
+def test_simulated_twin_runs_every_setting_and_the_table_and_figure_show_both(
+    digits_run, tmp_path
+):
+    from mialaw.paper.figures import shadow_figure
+    from mialaw.paper.tables import shadow_rows
+
     options = [
         dict(dim=8, sigma=1.0, shots=(4, 16, 64), fpr=(0.1,), targets=300, shadows=m)
         | dict(attack="lira-offline", variance=v, seed=i, resamples=100)
@@ -61,6 +66,13 @@ def test_simulated_twin_runs_every_setting():
         (16, "global"),
     ]
     assert all(len(s["points"]) == 3 for s in out["sweeps"])
+    results = {"simulate-shadows": out, "shadows": shadow_study(digits_run[0], (4, 8))}
+    rows = shadow_rows(results)
+    sources = {r["source"] for r in rows}
+    assert "simulated d=8" in sources and "digits / pixels, C=2" in sources
+    assert {r["shadows"] for r in rows} >= {4, 8, 6, 16}
+    (png,) = [p for p in shadow_figure(results, tmp_path, fpr=0.1) if p.suffix == ".png"]
+    assert png.stat().st_size > 1000
 
 
 def _points(backbone, beta_s, beta_c, b0, rng):
