@@ -99,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--no-progress", action="store_true")
+    from mialaw.paper.executors import add_executor_arguments  # argparse only: no heavy imports
+
+    add_executor_arguments(run)
     run.set_defaults(handler=_run)
 
     fit = sub.add_parser(
@@ -152,7 +155,16 @@ def _run(args) -> int:
         learner=args.learner,
         film=dict(args.film),
     )
-    result = run_sweep(config, args.out, progress=not args.no_progress)
+    # Imported here: the command line may use the top layer; the sweep itself never does.
+    from mialaw.paper.executors import executor_for
+
+    with executor_for(args) as executor:
+        out = args.out
+        if executor is not None:  # workers may run in another folder: they need the full path
+            from pathlib import Path
+
+            out = Path(out).absolute()
+        result = run_sweep(config, out, progress=not args.no_progress, executor=executor)
     _print(result, args.json)
     return 0
 

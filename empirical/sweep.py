@@ -42,7 +42,8 @@ def _tasks(config, out_dir, prepared, features_given) -> list[CellTask]:
     # Inputs handed in by the caller travel with the tasks; otherwise workers load them from
     # the feature cache (once per process) instead of receiving them with every task.
     carried = prepared if features_given else None
-    return [CellTask(spec, str(store.root), carried) for spec in todo]
+    # An absolute store path: workers of a cluster may run in another working directory.
+    return [CellTask(spec, str(store.root.absolute()), carried) for spec in todo]
 
 
 def run_sweep(

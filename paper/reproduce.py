@@ -5,6 +5,11 @@ and LiRA), the empirical sweeps (when the ``empirical`` extra is installed; othe
 and carries on); then every figure and table. Each finished stage is stored under
 ``OUT/stages/`` keyed by its configuration, so re-running reuses it and an interrupted run
 resumes (the empirical sweeps also resume cell by cell under ``OUT/runs/``).
+
+One run at a time writes to an output folder: ``OUT/.lock`` is held for the whole run, and a second
+run into the same folder stops at once with a one-line message. ``--workers N`` or
+``--scheduler ADDRESS`` send the simulated S-points and the empirical cells to Dask workers
+(``mialaw.paper.executors``); the results are the same bits as a serial run.
 """
 
 from __future__ import annotations
@@ -39,13 +44,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("derive", "theory", "simulate", "empirical"),
         help="stages to leave out",
     )
+    from .executors import add_executor_arguments
+
+    add_executor_arguments(parser)
     parser.set_defaults(handler=_main)
 
 
 def _main(args) -> int:
-    report = reproduce(
-        args.profile, args.out, device=args.device, force=args.force, skip=tuple(args.skip)
-    )
+    from .executors import check_options, executor_for
+    from .stages import folder_lock
+
+    check_options(args.workers, args.scheduler)  # bad options: say so before touching --out
+    # The lock before the executor: a second run is refused before it starts any workers.
+    with folder_lock(Path(args.out)), executor_for(args) as executor:
+        report = reproduce(
+            args.profile,
+            args.out,
+            device=args.device,
+            force=args.force,
+            skip=tuple(args.skip),
+            executor=executor,
+        )
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -86,16 +105,29 @@ def reproduce(
     force: bool = False,
     skip: tuple[str, ...] = (),
     stream=None,
+    executor=None,
 ) -> Report:
-    """Run every stage of ``profile`` into ``out`` and write the figures, tables and paper."""
-    from . import stage_functions as fn
+    """Run every stage of ``profile`` into ``out`` and write the figures, tables and paper.
+
+    ``executor`` (None: serial, in this process) runs the simulated S-points and the empirical
+    cells, e.g. a Dask client's ``get_executor()``; the results do not depend on it. ``out`` is
+    locked for the whole run (ValueError if another run holds it).
+    """
     from .profiles import PROFILES
-    from .stages import StageRunner, config_key
+    from .stages import folder_lock
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
-    spec = PROFILES[profile]
     out = Path(out)
+    with folder_lock(out):
+        return _reproduce(profile, out, device, force, skip, stream, executor)
+
+
+def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -> Report:
+    from .profiles import PROFILES
+    from .stages import StageRunner, remove_temporaries
+
+    spec = PROFILES[profile]
     out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stderr
     start = time.perf_counter()
@@ -108,6 +140,27 @@ def reproduce(
             '(pip install -e ".[empirical]")'
         )
         print(f"note: {report.notes[-1]}", file=stream)
+    plan, needs = _plan(spec, out, device, skip, with_empirical, executor)
+    remove_temporaries(out)  # left by killed runs; we hold the folder's lock
+    runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
+    _run_plan(runner, plan, needs, report, stream)
+    if "derive" in report.results and not report.results["derive"]["all_verified"]:
+        report.ok = False
+        report.notes.append("a derivation step failed to verify (see derivation.txt)")
+    print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
+    from .outputs import write_outputs
+
+    report.artifacts = write_outputs(report.results, spec, out)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
+    """The stages to run, in order, as (name, config, compute, estimate_s), and which stages
+    each one needs ({name: {names}})."""
+    from . import stage_functions as fn
+    from .stages import config_key
+
     plan = []
     if "derive" not in skip:
         plan.append(("derive", {}, fn.derive, 10))
@@ -115,29 +168,18 @@ def reproduce(
         plan.append(("theory", fn.theory_config(spec), lambda: fn.theory(spec), 20))
     if "simulate" not in skip:
         for sim in spec.simulations:
-            plan.append(
-                (
-                    f"simulate-{sim.label}",
-                    sim.options,
-                    lambda s=sim: fn.simulate(s),
-                    0.1 * spec.estimate_s,
-                )
-            )
+            compute = lambda s=sim: fn.simulate(s, executor=executor)  # noqa: E731
+            plan.append((f"simulate-{sim.label}", sim.options, compute, 0.1 * spec.estimate_s))
     configs = {
         emp.label: emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
         for emp in spec.empirical
     }
     if with_empirical:
         for emp in spec.empirical:
-            config = configs[emp.label]
-            plan.append(
-                (
-                    f"empirical-{emp.label}",
-                    config,
-                    lambda e=emp: fn.empirical(e, out / "runs" / e.label, device),
-                    0.5 * spec.estimate_s / len(spec.empirical),
-                )
-            )
+            run_dir = out / "runs" / emp.label
+            compute = lambda e=emp, d=run_dir: fn.empirical(e, d, device, executor=executor)  # noqa: E731
+            estimate = 0.5 * spec.estimate_s / len(spec.empirical)
+            plan.append((f"empirical-{emp.label}", configs[emp.label], compute, estimate))
     # The regression across datasets (the published model is judged leaving a dataset out):
     # every image dataset together; the feature-space `gaussian` draws are not images.
     image_runs = [
@@ -148,10 +190,13 @@ def reproduce(
         # Keyed by the runs' own configurations: redone whenever one of them changes.
         config = {e.label: config_key(configs[e.label]) for e in image_runs}
         plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
-        needs = {"empirical-combined": {f"empirical-{e.label}" for e in image_runs}}
-    else:
-        needs = {}
-    runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
+        return plan, {"empirical-combined": {f"empirical-{e.label}" for e in image_runs}}
+    return plan, {}
+
+
+def _run_plan(runner, plan, needs: dict, report: Report, stream) -> None:
+    """Run (or reuse) each stage into ``report.results``; a stage whose input is missing is
+    skipped with a note."""
     skipped: set[str] = set()
     for name, config, compute, estimate in plan:
         missing = sorted(needs.get(name, set()) & skipped)
@@ -169,12 +214,3 @@ def reproduce(
             skipped.add(name)
             report.notes.append(f"{name} skipped: {err}")
             print(f"note: {report.notes[-1]}", file=stream)
-    if "derive" in report.results and not report.results["derive"]["all_verified"]:
-        report.ok = False
-        report.notes.append("a derivation step failed to verify (see derivation.txt)")
-    print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
-    from .outputs import write_outputs
-
-    report.artifacts = write_outputs(report.results, spec, out)
-    report.seconds = time.perf_counter() - start
-    return report

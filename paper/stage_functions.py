@@ -120,11 +120,12 @@ def _plain(result) -> dict:
     }
 
 
-def simulate(sim: SimulationSpec) -> dict:
-    """One simulated sweep (oracle or LiRA) with its fits and the exact theory beside it."""
+def simulate(sim: SimulationSpec, executor=None) -> dict:
+    """One simulated sweep (oracle or LiRA) with its fits and the exact theory beside it;
+    ``executor`` (None: serial) runs its S-points."""
     from mialaw.simulate.sweep import SweepConfig, run_sweep
 
-    result = run_sweep(SweepConfig(**sim.options), progress=True)
+    result = run_sweep(SweepConfig(**sim.options), progress=True, executor=executor)
     return {"label": sim.label} | result.to_json()
 
 
@@ -133,12 +134,16 @@ def simulate(sim: SimulationSpec) -> dict:
 EMPIRICAL_ANALYSIS_VERSION = 5
 
 
-def empirical(emp: EmpiricalSpec, run_dir, device: str) -> dict:
-    """One empirical sweep (resumable cell by cell in ``run_dir``) and its fits."""
+def empirical(emp: EmpiricalSpec, run_dir, device: str, executor=None) -> dict:
+    """One empirical sweep (resumable cell by cell in ``run_dir``) and its fits; ``executor``
+    (None: serial) computes its cells."""
     from mialaw.empirical.experiment import RunConfig, run_sweep
 
     config = RunConfig(**(emp.options | {"device": device}))
-    result = run_sweep(config, run_dir, progress=True)  # its analysis: exactly these cells
+    if executor is not None:  # workers may run in another folder: they need the full path
+        run_dir = Path(run_dir).absolute()
+    # Its analysis: exactly these cells.
+    result = run_sweep(config, run_dir, progress=True, executor=executor)
     # The run folder is recorded relative to the output folder, which may move.
     return {
         "label": emp.label,

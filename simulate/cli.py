@@ -10,6 +10,20 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_game_arguments(parser)
+    _add_attack_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
+    )
+    from mialaw.paper.executors import add_executor_arguments  # argparse only: no heavy imports
+
+    add_executor_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_game_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and the sizes of the game."""
     parser.add_argument("--dim", type=int, required=True, help="dimension d")
     parser.add_argument("--sigma", type=float, required=True, help="noise scale σ (Σ = σ²I)")
     parser.add_argument(
@@ -43,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="models for LiRA, even, >= 6 (each target IN for half of them); default 64",
     )
     parser.add_argument("--classes", type=int, default=2, metavar="C", help="classes; default 2")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_attack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The attack, how it is simulated, measured and fitted."""
     parser.add_argument(
         "--attack", default="oracle", choices=("oracle", "lira-online", "lira-offline")
     )
@@ -89,7 +108,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resamples", type=int, default=1000, metavar="B", help="bootstrap replicates (>= 100)"
     )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fit-min-shots",
         type=float,
@@ -97,11 +115,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="fit the power law only over S >= this (the law is asymptotic; default: all S)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument(
-        "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
-    )
-    parser.set_defaults(handler=run)
 
 
 def _table(result) -> str:
@@ -214,7 +227,11 @@ def run(args) -> int:
         interval=args.interval,
         resamples=args.resamples,
     )
-    result = run_sweep(config, progress=True)
+    # Imported here: the command line may use the top layer; the sweep itself never does.
+    from mialaw.paper.executors import executor_for
+
+    with executor_for(args) as executor:
+        result = run_sweep(config, progress=True, executor=executor)
     if args.out:
         _write(result, args.out)
     if args.json:

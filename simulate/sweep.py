@@ -443,18 +443,43 @@ def run_attack(config: SweepConfig, index: int) -> AttackResult:
     )
 
 
-def run_sweep(config: SweepConfig, *, progress: bool = False, theory: bool = True) -> SweepResult:
+def sweep_point(config: SweepConfig, index: int, theory: bool = True) -> list[SweepPoint]:
+    """The points (one per α) of ``config``'s ``index``-th S: one task of a sweep.
+
+    A pure function of its arguments (the point has its own seed), so it gives the same bits in
+    this process or on any worker; module-level, so executors can pickle it by name.
+    """
+    return _points(config, run_attack(config, index), theory)
+
+
+def run_sweep(
+    config: SweepConfig, *, progress: bool = False, theory: bool = True, executor=None
+) -> SweepResult:
     """Run ``config`` at every S; ``progress`` shows a tqdm bar on stderr; ``theory`` adds the
-    exact values of ``mialaw.theory.average`` beside each point."""
+    exact values of ``mialaw.theory.average`` beside each point.
+
+    ``executor``: None runs the S-points one after another in this process; a
+    ``concurrent.futures.Executor`` (a process pool, a Dask client's ``get_executor()``) runs them
+    through its ``map``. The results are bit-identical either way.
+    """
     if not isinstance(config, SweepConfig):
         raise ValueError(f"config must be a SweepConfig; got {type(config).__name__}")
+    if executor is not None and not callable(getattr(executor, "map", None)):
+        raise ValueError(
+            "executor must be None (serial) or a concurrent.futures.Executor; "
+            f"got {type(executor).__name__}"
+        )
     from tqdm import tqdm
 
+    indices = range(len(config.shots))
+    run = map if executor is None else executor.map
+    per_index = run(sweep_point, [config] * len(indices), indices, [theory] * len(indices))
     points: list[SweepPoint] = []
-    bar = tqdm(range(len(config.shots)), desc=f"{config.attack}", unit="S", disable=not progress)
-    for index in bar:
-        bar.set_postfix(S=config.shots[index])
-        points.extend(_points(config, run_attack(config, index), theory))
+    bar = tqdm(
+        per_index, total=len(indices), desc=f"{config.attack}", unit="S", disable=not progress
+    )
+    for found in bar:  # in the order of config.shots, whatever the executor
+        points.extend(found)
     return SweepResult(config=config, points=tuple(points))
 
 
@@ -472,12 +497,15 @@ GRID_AXES = (
 )
 
 
-def run_grid(config: SweepConfig, *, progress: bool = False, theory: bool = True, **axes):
+def run_grid(
+    config: SweepConfig, *, progress: bool = False, theory: bool = True, executor=None, **axes
+):
     """Sweeps over S for every combination of other settings: ``axes`` maps a field of
     ``SweepConfig`` in ``GRID_AXES`` to a sequence of values, e.g. ``shadows=(16, 64, 256)``.
 
     Returns a tuple of SweepResult in the order of the Cartesian product (last axis fastest);
     each result's ``config`` says what it ran, and every run keeps ``config.seed``.
+    ``executor`` runs each sweep's S-points (as in ``run_sweep``).
     """
     import itertools
 
@@ -490,5 +518,5 @@ def run_grid(config: SweepConfig, *, progress: bool = False, theory: bool = True
     results = []
     for combo in itertools.product(*(tuple(axes[n]) for n in names)):
         changed = dataclasses.replace(config, **dict(zip(names, combo)))
-        results.append(run_sweep(changed, progress=progress, theory=theory))
+        results.append(run_sweep(changed, progress=progress, theory=theory, executor=executor))
     return tuple(results)

@@ -131,7 +131,8 @@ def test_lookup_rules():
     tables = {"t": [{"a": "0.1", "b": "x", "slope": "-0.5", "ci_low": "-0.6", "ci_high": "-0.4"}]}
     assert lookup(tables, "t", "a=0.10; b=x", "slope") == "−0.50"
     assert lookup(tables, "t", "a=0.10", "slope_ci") == "−0.50 [−0.60, −0.40]"
-    assert lookup(tables, "t", "a=0.2", "slope") == "n/a"
+    with pytest.raises(ValueError, match="no row"):  # a placeholder matching nothing is an error
+        lookup(tables, "t", "a=0.2", "slope")
     tables["t"].append(dict(tables["t"][0]))
     with pytest.raises(ValueError, match="matches 2 rows"):
         lookup(tables, "t", "a=0.1", "slope")
