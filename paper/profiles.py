@@ -55,6 +55,10 @@ class Profile:
     theory: TheorySpec
     simulations: tuple[SimulationSpec, ...]
     empirical: tuple[EmpiricalSpec, ...]
+    # The shadow-count study: (label of the run whose cells are read, shadow counts M).
+    shadow_study: tuple | None = None
+    # The regression held out by backbone: (backbone fitted alone, labels of the runs).
+    backbone_study: tuple | None = None
     epsilons: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     delta: float = 1e-5
     fpr: tuple[float, ...] = FPRS
@@ -268,6 +272,11 @@ PROFILES: dict[str, Profile] = {
         + FILM_COMPARISON
         + (LARGE_S,)
         + HELD_OUT_BACKBONES,
+        shadow_study=(LARGE_S.label, SHADOW_COUNTS),
+        backbone_study=(
+            "efficientnet-lite0",
+            (_FULL_FASHION.label,) + tuple(e.label for e in HELD_OUT_BACKBONES),
+        ),
         estimate_s=80 * 60,
     ),
 }

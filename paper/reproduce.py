@@ -141,6 +141,7 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
         )
         print(f"note: {report.notes[-1]}", file=stream)
     plan, needs = _plan(spec, out, device, skip, with_empirical, executor)
+    _plan_study(spec, out, skip, with_empirical, executor, report.results, plan, needs)
     remove_temporaries(out)  # left by killed runs; we hold the folder's lock
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
     _run_plan(runner, plan, needs, report, stream)
@@ -192,6 +193,39 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
         plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
         return plan, {"empirical-combined": {f"empirical-{e.label}" for e in image_runs}}
     return plan, {}
+
+
+def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, plan, needs):
+    """Append the stages that read other stages or runs: the shadow-count study (real and
+    simulated) and the regression held out by backbone (full profile)."""
+    from . import study_stages as study
+    from .stages import config_key
+
+    version = {"study": study.STUDY_VERSION}
+    if spec.shadow_study and "simulate" not in skip:
+        options = study.simulated_shadow_options(spec.shadow_study[1])
+        compute = lambda: study.simulated_shadows(options, executor=executor)  # noqa: E731
+        plan.append(("simulate-shadows", {"options": options} | version, compute, 300))
+    if not with_empirical:
+        return
+    labels = {emp.label: emp for emp in spec.empirical}
+    key = lambda label: config_key(labels[label].options)  # noqa: E731
+    if spec.shadow_study and spec.shadow_study[0] in labels:
+        label, counts = spec.shadow_study
+        config = {"run": key(label), "shadows": list(counts)} | version
+        compute = lambda: study.shadow_study(out / "runs" / label, counts)  # noqa: E731
+        plan.append(("shadows", config, compute, 600))
+        needs["shadows"] = {f"empirical-{label}"}
+    if spec.backbone_study and set(spec.backbone_study[1]) <= set(labels):
+        fit_on, runs = spec.backbone_study
+        config = {label: key(label) for label in runs} | {"fit_on": fit_on} | version
+
+        def compute():
+            points = {label: results[f"empirical-{label}"]["points"] for label in runs}
+            return study.backbone_regression(points, fit_on)
+
+        plan.append(("regression-backbones", config, compute, 30))
+        needs["regression-backbones"] = {f"empirical-{label}" for label in runs}
 
 
 def _run_plan(runner, plan, needs: dict, report: Report, stream) -> None:
