@@ -285,8 +285,8 @@ def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     by_shots = sorted(cells, key=lambda stem: int(stem.split("_")[1][1:]))
     for stem in by_shots[::2]:  # every other S keeps the picture readable
         cell, config = cells[stem]
-        scores = summarize_cell(cell, (0.1,), config).scores["lira_online"]
-        roc = roc_curve(scores.ravel(), cell["keep"].ravel())
+        summary = summarize_cell(cell, (0.1,), config)  # its keep: the measured targets'
+        roc = roc_curve(summary.scores["lira_online"].ravel(), summary.keep.ravel())
         ax.plot(
             np.maximum(roc.fpr, 1e-5),
             np.maximum(roc.tpr, 1e-5),

@@ -3,7 +3,8 @@
 A placeholder ``{{TABLE: col=value; col=value | FIELD}}`` finds the single row of
 ``tables/TABLE.csv`` whose columns equal the given values (numbers compared as numbers) and
 prints FIELD. FIELD is a column name, or ``slope_ci`` ("−0.50 [−0.53, −0.47]", from slope,
-ci_low, ci_high), or ``beta_S_ci``. ``{{name}}`` (no table) prints a value the caller supplies.
+ci_low, ci_high), or another estimate with its interval (``INTERVAL_FIELDS``). ``{{name}}``
+(no table) prints a value the caller supplies.
 
 A placeholder that resolves to nothing is an error, never a silent "n/a": a table that does not
 exist, a filter or field that names no column, filters that match no row or several rows, a
@@ -37,6 +38,8 @@ COMPLETE_PROFILES = ("full",)
 INTERVAL_FIELDS = {
     "slope_ci": ("slope", "ci_low", "ci_high"),
     "beta_S_ci": ("beta_S", "beta_S_ci_low", "beta_S_ci_high"),
+    "real_ci": ("real_slope", "real_ci_low", "real_ci_high"),
+    "simulated_ci": ("simulated_slope", "simulated_ci_low", "simulated_ci_high"),
 }
 
 

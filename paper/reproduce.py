@@ -205,7 +205,7 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
     if spec.shadow_study and "simulate" not in skip:
         options = study.simulated_shadow_options(spec.shadow_study[1])
         compute = lambda: study.simulated_shadows(options, executor=executor)  # noqa: E731
-        plan.append(("simulate-shadows", {"options": options} | version, compute, 300))
+        plan.append(("shadows-simulated", {"options": options} | version, compute, 300))
     if not with_empirical:
         return
     labels = {emp.label: emp for emp in spec.empirical}

@@ -254,7 +254,10 @@ LAMBDA_COLUMNS = ["dataset", "attack", "fpr", "lambda", "slope", "ci_low", "ci_h
 def lambda_rows(results: dict) -> list[dict]:
     """How the C = 2 LiRA slope moves with the mean-loss L2 strength λ (main runs and λ runs)."""
     rows = []
-    runs = empirical_results(results) + empirical_results(results, kind="lambda")
+    varied = empirical_results(results, kind="lambda")
+    bases = {res["label"].rsplit("-lambda", 1)[0] for res in varied}
+    # The λ runs and the main runs they vary (not every main run: one row per λ and dataset).
+    runs = [res for res in empirical_results(results) if res["label"] in bases] + varied
     for res in runs:
         lam = res.get("weight_decay")
         for f in res["fit"]["power_law"]:
@@ -532,6 +535,85 @@ THEORY_COLUMNS = [
 ]
 
 
+# --------------------------------------------------------------------------- asymptote
+ASYMPTOTE_COLUMNS = [
+    "attack",
+    "fpr",
+    "shots_low",
+    "shots_high",
+    "real_slope",
+    "real_ci_low",
+    "real_ci_high",
+    "theory_slope",
+    "simulated_slope",
+    "simulated_ci_low",
+    "simulated_ci_high",
+    "simulated_window",
+]
+
+
+def _theory_local(theory: dict, alpha: float, low: float, high: float) -> float | None:
+    """The exact theory's slope of log(TPR − α) between S = low and high (interpolated in
+    log S on its grid)."""
+    rows = sorted(
+        (r["shots"], r["log_advantage_lira"]) for r in theory["rows"] if r["fpr"] == alpha
+    )
+    if not rows:
+        return None
+    s, y = np.array(rows, dtype=float).T
+    if low < s[0] or high > s[-1]:
+        return None
+    ends = np.interp(np.log([low, high]), np.log(s), y)
+    return float((ends[1] - ends[0]) / (np.log(high) - np.log(low)))
+
+
+def _simulated_local(results: dict, attack: str, alpha: float, low: float, high: float):
+    """The simulated LiRA's local slope over the window that holds the real window's centre."""
+    centre = math.sqrt(low * high)
+    for name, res in results.items():
+        config = res.get("config", {}) if name.startswith("simulate-") else {}
+        if config.get("attack") != attack.replace("_", "-") or config.get("shadows") != 64:
+            continue
+        for ls in (res["fit"].get(str(alpha)) or {}).get("pooled_local_slopes", []):
+            if ls["shots_low"] <= centre <= ls["shots_high"]:
+                return ls
+    return None
+
+
+def asymptote_rows(results: dict) -> list[dict]:
+    """The curve's shape at the largest S: the real local slopes (the headline run) beside the
+    exact theory's over the same S window and the simulated LiRA's (64 shadows) near it."""
+    run, theory = headline_run(results), results.get("theory")
+    rows = []
+    if run is None:
+        return rows
+    for f in run["fit"]["power_law"]:
+        if f["attack"] not in ATTACK_NAMES or f["classes"] != 2:
+            continue
+        for ls in f.get("local_slopes", []):
+            low, high = ls["shots_low"], ls["shots_high"]
+            sim = _simulated_local(results, f["attack"], f["fpr"], low, high)
+            rows.append(
+                {
+                    "attack": ATTACK_NAMES[f["attack"]],
+                    "fpr": f["fpr"],
+                    "shots_low": low,
+                    "shots_high": high,
+                    "real_slope": ls["slope"],
+                    "real_ci_low": ls["slope_ci"][0],
+                    "real_ci_high": ls["slope_ci"][1],
+                    "theory_slope": _theory_local(theory, f["fpr"], low, high) if theory else None,
+                    "simulated_slope": sim["slope"] if sim else None,
+                    "simulated_ci_low": sim["slope_ci"][0] if sim else None,
+                    "simulated_ci_high": sim["slope_ci"][1] if sim else None,
+                    "simulated_window": f"{sim['shots_low']:g}-{sim['shots_high']:g}"
+                    if sim
+                    else None,
+                }
+            )
+    return rows
+
+
 # --------------------------------------------------------------------------- shadows
 SHADOW_COLUMNS = [
     "source",
@@ -575,7 +657,7 @@ def shadow_rows(results: dict) -> list[dict]:
             continue
         source = f"{fit['dataset']} / {fit['backbone']}, C={fit['classes']}"
         rows.append(_shadow_row(source, fit["shadows"], fit["attack"], fit["variance"], fit))
-    for sweep in (results.get("simulate-shadows") or {}).get("sweeps", []):
+    for sweep in (results.get("shadows-simulated") or {}).get("sweeps", []):
         config = sweep["config"]
         attack = config["attack"].replace("-", "_")
         for alpha, entry in sweep["fit"].items():
@@ -689,6 +771,12 @@ def write_tables(results: dict, profile, out: Path) -> list[Path]:
         LOCAL_COLUMNS,
         tables / "local_slopes",
         "Local slopes between neighbouring S",
+    )
+    written += write_table(
+        asymptote_rows(results),
+        ASYMPTOTE_COLUMNS,
+        tables / "asymptote",
+        "Local slopes at C = 2: real models beside the exact theory and the simulated LiRA",
     )
     written += write_table(
         shadow_rows(results),

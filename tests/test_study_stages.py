@@ -66,7 +66,7 @@ def test_simulated_twin_runs_every_setting_and_the_table_and_figure_show_both(
         (16, "global"),
     ]
     assert all(len(s["points"]) == 3 for s in out["sweeps"])
-    results = {"simulate-shadows": out, "shadows": shadow_study(digits_run[0], (4, 8))}
+    results = {"shadows-simulated": out, "shadows": shadow_study(digits_run[0], (4, 8))}
     rows = shadow_rows(results)
     sources = {r["source"] for r in rows}
     assert "simulated d=8" in sources and "digits / pixels, C=2" in sources
