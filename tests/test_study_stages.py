@@ -49,9 +49,7 @@ def test_all_shadows_reproduce_the_runs_own_points(digits_run):
         shadow_study(out, (16,))
 
 
-def test_simulated_twin_runs_every_setting_and_the_table_and_figure_show_both(
-    digits_run, tmp_path
-):
+def test_simulated_twin_runs_every_setting_and_the_table_and_figure_show_both(digits_run, tmp_path):
     from mialaw.paper.figures import shadow_figure
     from mialaw.paper.tables import shadow_rows
 
