@@ -198,8 +198,10 @@ class RunConfig:
             raise ValueError(f"weight_decay must be a finite number > 0; got {self.weight_decay!r}")
         self._set("weight_decay", wd)
         self._set("flip", bool(self.flip))
-        if self.standardize is None:
-            self._set("standardize", self.dataset != "gaussian")
+        if self.standardize is None:  # feature-space data keep their origin (the model's)
+            from mialaw.empirical.datasets import FEATURE_SPACE
+
+            self._set("standardize", self.dataset.lower() not in FEATURE_SPACE)
         self._set("standardize", bool(self.standardize))
         _choice("dtype", self.dtype, ("float32", "float64"))
 

@@ -333,6 +333,17 @@ DATASETS = {
 }
 
 
+#: Datasets that live in feature space (no images, no backbone but "identity"): their features
+#: are drawn, not extracted, and they are not standardised by default (their origin is part of
+#: the model). Every other dataset is an image dataset.
+FEATURE_SPACE = frozenset({"gaussian"})
+
+
+def is_image_dataset(name: str) -> bool:
+    """Whether ``name`` (a known dataset) has images (else it lives in feature space)."""
+    return check_dataset_name(name) not in FEATURE_SPACE
+
+
 def check_dataset_name(name) -> str:
     if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
@@ -388,7 +399,7 @@ def load_dataset(
     """
     del seed  # image datasets are deterministic
     name = check_dataset_name(name)
-    if name == "gaussian":
+    if not is_image_dataset(name):
         raise ValueError(
             "the 'gaussian' dataset lives in feature space and has no images: use "
             "get_features('gaussian', 'identity', dim=..., sigma=..., classes=..., "

@@ -35,9 +35,9 @@ import numpy as np
 from .cache import CacheError, CacheWarning, default_cache_dir, key_digest, load_arrays, save_arrays
 from .datasets import (
     ImageDataset,
-    check_dataset_name,
     first_per_class,
     gaussian_features,
+    is_image_dataset,
     load_dataset,
 )
 
@@ -286,7 +286,7 @@ def get_features(
         Default ``$MIALAW_CACHE`` or ``~/.cache/mialaw``. ``use_cache=False`` neither reads nor
         writes.
     """
-    if isinstance(dataset, str) and check_dataset_name(dataset) == "gaussian":
+    if isinstance(dataset, str) and not is_image_dataset(dataset):  # drawn, not extracted
         if indices is not None or max_per_class is not None:
             raise ValueError("the 'gaussian' dataset takes n_per_class, not indices/max_per_class")
         return _gaussian(backbone, classes, flip, dataset_options)

@@ -189,8 +189,12 @@ def prepare_images(config, *, images=None, backbone=None) -> FilmImages:
         options.pop(name, None)
     chosen = {name: options.pop(name) for name in _IMAGE_OPTIONS if name in options}
     if images is None:
-        if run.dataset == "gaussian":
-            raise ValueError("the FiLM learner needs images; 'gaussian' lives in feature space")
+        from mialaw.empirical.datasets import is_image_dataset
+
+        if not is_image_dataset(run.dataset):
+            raise ValueError(
+                f"the FiLM learner needs images; {run.dataset!r} lives in feature space"
+            )
         ds = load_dataset(
             run.dataset,
             data_dir=run.data_dir,

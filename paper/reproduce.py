@@ -183,8 +183,10 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
             plan.append((f"empirical-{emp.label}", configs[emp.label], compute, estimate))
     # The regression across datasets (the published model is judged leaving a dataset out):
     # every image dataset together; the feature-space `gaussian` draws are not images.
+    from mialaw.empirical.datasets import FEATURE_SPACE
+
     image_runs = [
-        e for e in spec.empirical if e.options["dataset"] != "gaussian" and e.role == "main"
+        e for e in spec.empirical if e.options["dataset"] not in FEATURE_SPACE and e.role == "main"
     ]
     if with_empirical and len({e.options["dataset"] for e in image_runs}) > 1:
         dirs = [out / "runs" / e.label for e in image_runs]
