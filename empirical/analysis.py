@@ -463,7 +463,48 @@ def _per_example(runs, alphas, level) -> dict:
         except ValueError as err:
             entry["error"] = str(err)
         fits.append(entry)
-    return {"correlations": correlations, "quantiles": quantiles, "quantile_fits": fits}
+    return {
+        "correlations": correlations,
+        "quantiles": quantiles,
+        "quantile_fits": fits,
+        "gap_fits": _gap_fits(quantiles, level),
+    }
+
+
+def _gap_fits(quantiles, level) -> list[dict]:
+    """Power laws of the quantiles of the standardised gap |Δ̂| itself (not of the advantage).
+
+    The advantage of the most vulnerable examples saturates long before their gap stops
+    falling, so where the advantage law cannot be fitted the gap's still can. Fitted from the S
+    at which the quantile peaks (below it the gap still grows with S), over points at least twice
+    above the noise floor; unweighted (no interval per point), t intervals.
+    """
+    from mialaw.theory.metrics import fit_power_law
+
+    out = []
+    keys = {(r["dataset"], r["backbone"], r["classes"], r["quantile"]) for r in quantiles}
+    for key in sorted(keys):
+        rows = sorted(
+            (
+                r
+                for r in quantiles
+                if (r["dataset"], r["backbone"], r["classes"], r["quantile"]) == key
+                and r["fpr"] == quantiles[0]["fpr"]  # the gap does not depend on α
+            ),
+            key=lambda r: r["shots"],
+        )
+        shots = np.array([r["shots"] for r in rows], dtype=np.float64)
+        gap = np.array([r["delta"] for r in rows], dtype=np.float64)
+        above = np.array([r["above_noise_floor"] for r in rows])
+        entry = dict(zip(("dataset", "backbone", "classes", "quantile"), key))
+        entry |= {"n_examples": QUANTILE_N, "shots": shots.tolist(), "gap": gap.tolist()}
+        keep = above & (shots >= shots[int(np.argmax(gap))]) if gap.size else above
+        try:
+            entry.update(fit_power_law(shots, gap, keep=keep, level=level).to_dict())
+        except ValueError as err:
+            entry["error"] = str(err)
+        out.append(entry)
+    return out
 
 
 def _quantile_rows(base: dict, cells, alphas) -> list[dict]:

@@ -192,6 +192,24 @@ def _empirical_slopes(results: dict) -> list[dict]:
                     "published": PUBLISHED_QUANTILE_SLOPES.get(q),
                 }
             )
+        for f in res["fit"]["per_example"].get("gap_fits", []):
+            if "error" in f:
+                continue
+            q = f["quantile"]
+            label = "maximum" if q >= 1 else f"{100 * q:g}th percentile"
+            rows.append(
+                {
+                    "source": f"{res['label']} ({label} example, gap |Δ̂|)",
+                    "setting": f"C={f['classes']}",
+                    "fpr": None,
+                    "slope": f["slope"],
+                    "ci_low": f["slope_ci"][0],
+                    "ci_high": f["slope_ci"][1],
+                    "n": f["n"],
+                    "shots": _shots_range(f),
+                    "published": None,
+                }
+            )
     return rows
 
 
@@ -411,9 +429,29 @@ DP_COLUMNS = [
     "empirical_most_vulnerable",
     "empirical_most_vulnerable_low",
     "empirical_most_vulnerable_high",
+    "gap_most_vulnerable",
+    "gap_most_vulnerable_low",
+    "gap_most_vulnerable_high",
     "published_average",
     "published_most_vulnerable",
 ]
+
+
+def _shots_from_gap(law: dict, eps: float, delta: float, alpha: float) -> list:
+    """S at which the maximum example's gap law |Δ̂|(S) brings Gaussian LiRA's TPR,
+    Φ(Φ⁻¹(α) + |Δ̂|), down to the DP bound e^ε·α + δ: (estimate, low, high) by the pivoted
+    slope interval; None where the law does not fall."""
+    from scipy.special import ndtri
+
+    bound = min(math.exp(eps) * alpha + delta, 1 - 1e-12)
+    needed = float(ndtri(bound) - ndtri(alpha))  # the gap at which TPR meets the bound
+    out = []
+    for slope, icept in _pivoted(law):
+        if slope >= 0:
+            out.append(None)
+            continue
+        out.append(math.ceil(10 ** ((math.log10(needed) - icept) / slope)))
+    return out
 
 
 def dp_rows(results: dict, profile) -> list[dict]:
@@ -445,6 +483,13 @@ def dp_rows(results: dict, profile) -> list[dict]:
                 if row.get(column + "_low") and row.get(column + "_high"):
                     lo, hi = sorted((row[column + "_low"], row[column + "_high"]))
                     row[column + "_low"], row[column + "_high"] = lo, hi
+            gap = laws.get(("maximum-gap", None))
+            if gap is not None:
+                found = _shots_from_gap(gap, eps, profile.delta, alpha)
+                est, bounds = found[0], sorted(v for v in found[1:] if v is not None)
+                row["gap_most_vulnerable"] = est
+                if len(bounds) == 2:
+                    row["gap_most_vulnerable_low"], row["gap_most_vulnerable_high"] = bounds
             row["published_average"] = PUBLISHED_DP_SHOTS.get((eps, alpha))
             row["published_most_vulnerable"] = PUBLISHED_DP_WORST if eps == 1.0 else None
             rows.append(row)
@@ -481,6 +526,9 @@ def _empirical_laws(results: dict) -> dict:
     for f in fits["per_example"]["quantile_fits"]:
         if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
             laws[("maximum", f["fpr"])] = law(f)
+    for f in fits["per_example"].get("gap_fits", []):
+        if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
+            laws[("maximum-gap", None)] = law(f)
     return laws
 
 

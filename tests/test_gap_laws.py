@@ -1,0 +1,50 @@
+"""Quantile laws of the standardised gap |Δ̂| (where the advantage itself is saturated) and the
+DP shots they predict for the most vulnerable example."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from mialaw.empirical.analysis import _gap_fits
+from mialaw.paper.tables import _shots_from_gap
+
+
+def _rows(gaps, shots, above=None):
+    above = [True] * len(shots) if above is None else above
+    return [
+        dict(dataset="d", backbone="b", classes=2, quantile=1.0, fpr=0.01, shots=s)
+        | dict(delta=g, above_noise_floor=a)
+        for s, g, a in zip(shots, gaps, above)
+    ]
+
+
+def test_gap_law_is_fitted_from_the_peak_on_and_recovers_the_exponent():
+    shots = [2, 4, 8, 16, 32, 64, 128, 256]
+    rising = [3.0, 6.0]  # the gap still grows at small S: not part of the law
+    falling = [12.0 * (s / 8) ** -0.3 for s in shots[2:]]
+    (fit,) = _gap_fits(_rows(rising + falling, shots), 0.95)
+    assert fit["slope"] == pytest.approx(-0.3, abs=1e-9)
+    assert fit["shots_range"] == [8.0, 256.0] and fit["n"] == 6
+    # Points below the noise floor are left out.
+    above = [True] * 6 + [False, False]
+    (fit,) = _gap_fits(_rows(rising + falling, shots, above), 0.95)
+    assert fit["shots_range"] == [8.0, 64.0]
+
+
+def test_shots_from_the_gap_law_meet_the_dp_bound():
+    slope, centre = -0.3, 2.0
+    law = {"slope": slope, "intercept": 1.0, "slope_ci": [-0.4, -0.2], "centre": centre}
+    eps, delta, alpha = 1.0, 1e-5, 0.01
+    est, low_slope, high_slope = _shots_from_gap(law, eps, delta, alpha)
+    gap = 10 ** (1.0 + slope * math.log10(est))
+    tpr = norm.cdf(norm.ppf(alpha) + gap)  # Gaussian LiRA at that gap: just inside the bound
+    assert tpr <= math.exp(eps) * alpha + delta
+    assert tpr == pytest.approx(math.exp(eps) * alpha + delta, rel=1e-3)
+    # A steeper law reaches the bound sooner: the interval brackets the estimate.
+    assert low_slope < est < high_slope
+    assert (
+        _shots_from_gap(law | {"slope": 0.1, "slope_ci": [0.0, 0.2]}, eps, delta, alpha)
+        == [None] * 3
+    )
