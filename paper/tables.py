@@ -199,7 +199,7 @@ def _empirical_slopes(results: dict) -> list[dict]:
             label = "maximum" if q >= 1 else f"{100 * q:g}th percentile"
             rows.append(
                 {
-                    "source": f"{res['label']} ({label} example, gap |Δ̂|)",
+                    "source": f"{res['label']} ({label} example, gap)",
                     "setting": f"C={f['classes']}",
                     "fpr": None,
                     "slope": f["slope"],
@@ -408,14 +408,34 @@ def change_rows(results: dict) -> list[dict]:
     by source, setting and FPR."""
     if not REFERENCE.exists():
         return []
-    old = {(r["source"], r["setting"], float(r["fpr"])): r for r in read_table(REFERENCE)}
+    old = {
+        (
+            _V01_SOURCES.get(r["source"].split(" (")[0], "?")
+            + " ("
+            + r["source"].split(" (", 1)[1],
+            r["setting"],
+            float(r["fpr"]),
+        ): r
+        for r in read_table(REFERENCE)
+        if " (" in r["source"]
+    }
     rows = []
-    for r in slope_rows(results):
+    for r in _empirical_slopes(results):
+        if r["fpr"] is None:
+            continue
         before = old.get((r["source"], r["setting"], float(r["fpr"])))
-        if before is None or "/" not in r["source"]:
+        if before is None:
             continue
         rows.append(r | {"slope_v0.1": float(before["slope"]) if before["slope"] else None})
     return rows
+
+
+# v0.1 named real-model sources "dataset / backbone"; this release names them by run.
+_V01_SOURCES = {
+    "fashion-mnist / efficientnet-lite0": "fashion-mnist-lite0",
+    "digits / pixels": "digits-pixels",
+    "gaussian / identity": "gaussian",
+}
 
 
 # --------------------------------------------------------------------------- DP shots

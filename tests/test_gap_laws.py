@@ -3,7 +3,6 @@ DP shots they predict for the most vulnerable example."""
 
 import math
 
-import numpy as np
 import pytest
 from scipy.stats import norm
 
