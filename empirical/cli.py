@@ -91,7 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra feature options, e.g. dim=32 n_per_class=2000 seed=0 (gaussian), "
         "max_per_class=2000, resolution=224",
     )
-    run.add_argument("--learner", choices=["head", "film"], default="head")
+    from mialaw.empirical.learners import learner_names
+
+    # Every registered learner that trains (an imported run is read, never trained).
+    trainable = [name for name in learner_names() if name != "imported"]
+    run.add_argument("--learner", choices=trainable, default="head")
     run.add_argument("--film", type=_option, action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--data-dir", default=None)
