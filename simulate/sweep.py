@@ -349,6 +349,28 @@ class SweepResult:
         keep = (shots >= self.config.fit_min_shots) & unsaturated(adv, fpr, SATURATION_CUT)
         return fit_power_law(shots, adv, keep=keep, level=self.config.level)
 
+    def records(self):
+        """The typed form (``mialaw.theory.records.ResultSet``): the same point schema as the
+        real models' (source "simulation"; the Gaussian model as dataset, the class means as the
+        learner) and the pooled power law at every α that has one."""
+        from mialaw.theory.records import Point, PowerLaw, ResultSet
+
+        c = self.config
+        where = dict(source="simulation", dataset=f"gaussian d={c.dim} sigma={c.sigma:g}")
+        where |= dict(backbone="identity", classes=c.classes, attack=c.attack)
+        points = []
+        for p in self.points:
+            row = p.to_dict() | where | {"learner": "class means", "seeds": 1}
+            if not p.resolvable:  # the schema's null: no TPR without a threshold
+                row |= {"tpr": None, "tpr_ci": None}
+            points.append(Point.from_dict(row))
+        laws = []
+        for alpha, fit in self.fits().items():
+            pooled = fit.get("pooled")
+            if pooled:
+                laws.append(PowerLaw.from_dict(pooled | where | {"fpr": float(alpha)}))
+        return ResultSet(tuple(points), tuple(laws))
+
     def fits(self) -> dict:
         """Every fit as plain data, keyed by α: pooled, per-example (oracle) and theory fits,
         and the local slopes (``pooled_local_slopes``, ``per_example_local_slopes``)."""

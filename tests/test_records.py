@@ -87,3 +87,17 @@ def test_a_sweep_summary_reads_back_as_records(tmp_path):
     assert records == result.records()
     assert {p.learner for p in records.points} == {"head"}
     assert len(records.select(shots=4, attack="rmia")) == len(config.fpr)
+
+
+def test_simulated_points_share_the_schema():
+    from mialaw.simulate.sweep import SweepConfig, run_sweep
+
+    config = SweepConfig(dim=8, sigma=1.0, shots=(4, 16, 64), fpr=(0.1, 0.001), targets=400)
+    records = run_sweep(config).records()
+    again = ResultSet.from_json(json.loads(json.dumps(records.to_json())))
+    assert again == records
+    assert {p.source for p in records.points} == {"simulation"}
+    # 400 games: α = 0.001 has under one expected false positive: unresolvable, null TPR.
+    low = records.select(fpr=0.001)
+    assert low and all(p.tpr is None and not p.resolvable for p in low)
+    assert all(p.tpr is not None for p in records.select(fpr=0.1))

@@ -25,7 +25,14 @@ SOURCES = ("empirical", "simulation", "theory")
 
 
 def _number(value):
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    """JSON's form of a value: NaN (no number) as None, tuples as lists, recursively."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class Point:
         if missing:
             raise ValueError(f"a point lacks the fields {missing}")
         known = {n: _number(row[n]) for n in names}
-        return cls(**known, extra={k: v for k, v in row.items() if k not in names})
+        return cls(**known, extra={k: _number(v) for k, v in row.items() if k not in names})
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class PowerLaw:
                 values[key] = tuple(values[key])
         if values["n"] is None:
             values["n"] = 0  # a fit that failed (its "error" says why) used no points
-        return cls(**values, extra={k: v for k, v in row.items() if k not in names})
+        return cls(**values, extra={k: _number(v) for k, v in row.items() if k not in names})
 
 
 @dataclass(frozen=True)
