@@ -617,6 +617,7 @@ ASYMPTOTE_COLUMNS = [
     "simulated_ci_low",
     "simulated_ci_high",
     "simulated_window",
+    "pool_overlap",
 ]
 
 
@@ -655,6 +656,9 @@ def asymptote_rows(results: dict) -> list[dict]:
     rows = []
     if run is None:
         return rows
+    # The fraction of a seed's candidates shared with the next seed's, at each S: where it is
+    # above 0 the seeds are not independent and the bootstrap (seeds as strata) is narrow.
+    overlap = {p["shots"]: p.get("pool_overlap") for p in run["points"]}
     for f in run["fit"]["power_law"]:
         if f["attack"] not in ATTACK_NAMES or f["classes"] != 2:
             continue
@@ -677,6 +681,7 @@ def asymptote_rows(results: dict) -> list[dict]:
                     "simulated_window": f"{sim['shots_low']:g}-{sim['shots_high']:g}"
                     if sim
                     else None,
+                    "pool_overlap": overlap.get(high),
                 }
             )
     return rows
