@@ -119,11 +119,14 @@ class CellSummary:
     iterations: float
     pool_overlap: float
     in_count: float  # mean number of IN models per example, over all the cell's models
+    ids: np.ndarray | None = field(default=None, repr=False)  # (N,) the examples' indices
 
     def experiment(self, name: str):
+        """The measurement of one attack; the examples' indices into the feature set are their
+        ids, so seeds whose candidate pools overlap are bootstrapped jointly."""
         from mialaw.theory.measure import Experiment
 
-        return Experiment(self.scores[name], self.keep)
+        return Experiment(self.scores[name], self.keep, ids=self.ids)
 
     @property
     def noise_floor_sd(self) -> float:
@@ -194,7 +197,16 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
         iterations=float(np.mean(arrays.get("iterations", np.nan))),
         pool_overlap=float(arrays.get("pool_overlap", np.nan)),
         in_count=in_count,
+        ids=_example_ids(arrays, config),
     )
+
+
+def _example_ids(arrays: dict, config) -> np.ndarray | None:
+    """Which underlying examples a cell's columns are (its indices into the feature set), or
+    None where indices do not identify data across cells (imported score folders)."""
+    if "indices" not in arrays or (config is not None and config.learner == "imported"):
+        return None
+    return np.asarray(arrays["indices"], dtype=np.int64)
 
 
 def subset_models(arrays: dict, models: int) -> dict:

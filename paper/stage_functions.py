@@ -131,7 +131,7 @@ def simulate(sim: SimulationSpec, executor=None) -> dict:
 
 # Part of the empirical stages' configuration: bump it when the analysis of finished cells changes,
 # so that the fits are recomputed (the cells themselves are reused from the run folder).
-EMPIRICAL_ANALYSIS_VERSION = 7
+EMPIRICAL_ANALYSIS_VERSION = 8
 
 
 def empirical(emp: EmpiricalSpec, run_dir, device: str, executor=None) -> dict:

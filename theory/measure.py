@@ -43,12 +43,29 @@ RESAMPLE_UNITS = ("examples", "targets-and-examples")
 
 @dataclass(frozen=True, eq=False)
 class Experiment:
-    """The scores (T × N, larger = member) and membership labels of one experiment."""
+    """The scores (T × N, larger = member) and membership labels of one experiment.
+
+    ``ids`` (optional, N integers): which underlying example each column is. Experiments whose
+    ids overlap share those examples (e.g. seeds whose candidate pools overlap); the bootstrap
+    then gives a shared example one weight in every experiment, so the shared data are not
+    counted as independent.
+    """
 
     scores: np.ndarray
     labels: np.ndarray
+    ids: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.ids is not None:
+            ids = np.asarray(self.ids)
+            if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+                raise ValueError(f"ids must be a 1-d integer array; got {ids.dtype} {ids.shape}")
+            if np.unique(ids).size != ids.size:
+                raise ValueError("ids must not repeat within an experiment")
+            object.__setattr__(self, "ids", ids.astype(np.int64))
+        self._check_scores()
+
+    def _check_scores(self):
         scores = np.asarray(self.scores, dtype=np.float64)
         labels = np.asarray(self.labels)
         if scores.ndim == 1:
@@ -68,6 +85,8 @@ class Experiment:
             raise ValueError("an experiment needs at least one member and one non-member score")
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "labels", labels)
+        if self.ids is not None and self.ids.size != scores.shape[1]:
+            raise ValueError(f"ids must name the {scores.shape[1]} examples; got {self.ids.size}")
 
     @property
     def negatives(self) -> int:
@@ -188,10 +207,48 @@ def _check_interval_options(method: str, resamples, resample: str) -> None:
         raise ValueError(f"resample must be one of {RESAMPLE_UNITS}; got {resample!r}")
 
 
+def _shared(experiments) -> bool:
+    """Whether some experiments share examples (by their ids)."""
+    ids = [e.ids for e in experiments]
+    if len(ids) < 2 or any(i is None for i in ids):
+        return False
+    return np.unique(np.concatenate(ids)).size < sum(i.size for i in ids)
+
+
+def _shared_replicates(experiments, alphas, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, alphas) bootstrap TPRs when experiments share examples: one Poisson(1)
+    weight per underlying example and replicate, the same in every experiment that holds it."""
+    from .measure_kernel import sorted_scores, weighted_tpr
+
+    universe, where = np.unique(np.concatenate([e.ids for e in experiments]), return_inverse=True)
+    bounds = np.cumsum([0] + [e.ids.size for e in experiments])
+    columns = [where[bounds[k] : bounds[k + 1]] for k in range(len(experiments))]
+    prepared = [sorted_scores(e.scores, e.labels) for e in experiments]
+    ones = [np.ones(e.scores.shape[0]) for e in experiments]
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5A4ED]))
+    out = np.empty((resamples, len(experiments), alphas.size))
+    for b in range(resamples):
+        weights = rng.poisson(1.0, universe.size).astype(np.float64)
+        for k, arrays in enumerate(prepared):
+            weighted_tpr(*arrays, ones[k], weights[columns[k]], alphas, out[b, k])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(out, axis=1)
+
+
 def _bootstrap_replicates(experiments, alphas, resamples: int, seed: int, by_model: bool):
     """(resamples, alphas) bootstrap TPRs, each replicate averaged over the experiments (as the
-    estimate is); each experiment resamples from its own stream of ``seed``."""
+    estimate is); each experiment resamples from its own stream of ``seed`` — unless they share
+    examples (``Experiment.ids``), which then carry one weight across experiments."""
     from .measure_fast import bootstrap_tpr
+
+    if _shared(experiments):
+        if by_model:
+            raise ValueError(
+                "resample='targets-and-examples' is not available for experiments that share "
+                "examples; use resample='examples'"
+            )
+        return _shared_replicates(experiments, alphas, resamples, seed)
 
     stack = np.array(
         [
@@ -230,6 +287,7 @@ def measure_tpr(
     if method == "bootstrap":
         by_model = resample == "targets-and-examples"
         replicates = _bootstrap_replicates(experiments, alphas, resamples, seed, by_model)
+    shared = _shared(experiments)
     results = []
     for i, alpha in enumerate(alphas):
         per = [f[i] for f in found]
@@ -243,7 +301,8 @@ def measure_tpr(
             interval, name = Estimate(float("nan"), float("nan"), float("nan")), method
         elif method == "bootstrap":
             low, high = np.nanquantile(replicates[:, i], [(1 - level) / 2, (1 + level) / 2])
-            name = f"bootstrap percentile, {resamples} resamples of {resample} (seeds stratified)"
+            design = "shared examples weighted jointly" if shared else "seeds stratified"
+            name = f"bootstrap percentile, {resamples} resamples of {resample} ({design})"
             interval = Estimate(float(low), tpr, float(high))
         else:
             cp = clopper_pearson(tp, pos, level)
