@@ -165,9 +165,7 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
     keep, all_scores = keep[:targets], {k: v[:targets] for k, v in all_scores.items()}
     scores, roc = {}, {}
     example_tpr = np.full((len(alphas), keep.shape[1]), np.nan)
-    for name in SCORES:
-        if name not in all_scores:
-            continue
+    for name in all_scores:  # every registered attack (or every score an imported cell holds)
         scores[name] = all_scores[name]
         experiment = Experiment(scores[name], keep)
         roc[name] = mean_roc(experiment, ROC_GRID)
@@ -269,7 +267,9 @@ def _points(run: Run, attacks, alphas, level, resamples=None) -> list[dict]:
     groups: dict = {}
     for cell in run.cells:
         groups.setdefault((cell.classes, cell.shots), []).append(cell)
-    names = [n for a in attacks for n in {"lira": SCORES[:2], "rmia": SCORES[2:]}[a]]
+    from mialaw.empirical.attacks import ATTACK_FAMILIES
+
+    names = [n for a in attacks for n in ATTACK_FAMILIES[a]]
     rows = []
     for (c, s), cells in sorted(groups.items()):
         for k, name in enumerate(names):
@@ -370,6 +370,13 @@ def _power_laws(points, level) -> list[dict]:
     return out
 
 
+def regression_inputs(rows):
+    """(X, y, sigma) of log10(TPR − α) = β_S log10 S + β_C log10 C + β_0 over ``rows``: the
+    regressors (log10 S, log10 C), log10 advantages and their standard errors."""
+    X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in rows]).reshape(-1, 2)
+    return X, np.log10([p["advantage"] for p in rows]), _sigma(rows)
+
+
 def _regressions(points, level) -> list[dict]:
     """log10 adv = β_S log10 S + β_C log10 C + β_0 per (attack, fpr), with held-out R²."""
     from mialaw.theory.metrics import fit_linear
@@ -388,9 +395,7 @@ def _regressions(points, level) -> list[dict]:
         else:
             by, groups = "classes", sorted({p["classes"] for p in rows})
         entry["held_out_by"] = by
-        X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in rows]).reshape(-1, 2)
-        y = np.log10([p["advantage"] for p in rows])
-        sigma = _sigma(rows)
+        X, y, sigma = regression_inputs(rows)
         try:
             fit = fit_linear(X, y, names=["log10_shots", "log10_classes"], sigma=sigma)
         except ValueError as err:

@@ -1,6 +1,7 @@
 """The registry of attacks on a cell: each turns the stored statistics into membership scores.
 
-An attack is a name, a code version (recorded with every analysis that used it) and a function
+An attack is a name, a code version (bump it with the analysis version of the paper's stages
+when the scores change) and a function
 ``score(keep, stats, population_stats, config, rotation) -> (models × examples)`` whose larger
 values mean "member". The definitions are in ``mialaw/theory/science.md`` (section 3) and
 ``mialaw.theory.lira``. Scores are derived in the analysis, never stored with the cells, so a
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ATTACK_FAMILIES", "Attack", "attack_versions", "get_attack", "register_attack"]
+__all__ = ["ATTACK_FAMILIES", "Attack", "get_attack", "register_attack", "scores_of"]
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,20 @@ def _rmia(keep, stats, population_stats, config, rotation):
 
 _ATTACKS: dict[str, Attack] = {}
 # A sweep's ``attacks`` setting names families; a family reports one or more scores.
-ATTACK_FAMILIES = {"lira": ("lira_online", "lira_offline"), "rmia": ("rmia",)}
+ATTACK_FAMILIES: dict[str, tuple[str, ...]] = {}
 
 
-def register_attack(attack: Attack, *, replace: bool = False) -> Attack:
+def register_attack(attack: Attack, *, family: str | None = None, replace: bool = False):
+    """Score every cell with ``attack``; a sweep reports it when its ``attacks`` setting names
+    ``family`` (default: a family of its own, named like the attack)."""
     if not isinstance(attack, Attack):
         raise ValueError(f"register_attack takes an Attack; got {type(attack).__name__}")
     if attack.name in _ATTACKS and not replace:
         raise ValueError(f"an attack named {attack.name!r} exists; pass replace=True")
     _ATTACKS[attack.name] = attack
+    members = ATTACK_FAMILIES.setdefault(family or attack.name, ())
+    if attack.name not in members:
+        ATTACK_FAMILIES[family or attack.name] = members + (attack.name,)
     return attack
 
 
@@ -69,15 +75,16 @@ def get_attack(name: str) -> Attack:
     return _ATTACKS[name]
 
 
-def attack_versions() -> dict:
-    """name -> version of every registered attack (part of an analysis's identity)."""
-    return {name: a.version for name, a in sorted(_ATTACKS.items())}
-
-
-register_attack(Attack("lira_online", "1", _lira(True), description="LiRA, IN and OUT Gaussians"))
-register_attack(Attack("lira_offline", "1", _lira(False), description="LiRA, OUT Gaussian only"))
 register_attack(
-    Attack("rmia", "1", _rmia, needs_population=True, description="RMIA on a held-out population")
+    Attack("lira_online", "1", _lira(True), description="LiRA, IN and OUT Gaussians"),
+    family="lira",
+)
+register_attack(
+    Attack("lira_offline", "1", _lira(False), description="LiRA, OUT Gaussian only"), family="lira"
+)
+register_attack(
+    Attack("rmia", "1", _rmia, needs_population=True, description="RMIA on a held-out population"),
+    family="rmia",
 )
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -402,30 +401,14 @@ class FilmResult:
         return self.logits.shape[0]
 
 
-@contextmanager
 def _cpu_settings(device, threads: int | None):
-    """CPU settings for one call, restored afterwards.
+    """``heads.cpu_settings``: denormals flushed, ``threads`` (if given) for torch. Small passes
+    (the tiny test network) run faster on one thread, and on a busy machine idle-spinning
+    threads were measured 10-50× slower than one thread (12 images at 32 px: 36 ms on 1 thread,
+    0.5-1.8 s on 2)."""
+    from mialaw.empirical.heads import cpu_settings
 
-    * Denormal floats are flushed to zero: softmax probabilities and their gradients underflow
-      into float32 denormals once the classes separate, and CPU arithmetic on them is ~20×
-      slower (see ``heads._cpu_threads``).
-    * ``threads`` (if given) sets torch's thread count: small passes (the tiny test network) run
-      faster on one thread, and on a busy machine idle-spinning threads were measured 10-50×
-      slower than one thread (12 images at 32 px: 36 ms on 1 thread, 0.5-1.8 s on 2).
-    """
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    flushed = torch.set_flush_denormal(True)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-        if flushed:
-            torch.set_flush_denormal(False)
+    return cpu_settings(device, threads)
 
 
 def _threads(threads, device, resolution: int, pass_images: int) -> int | None:

@@ -43,7 +43,7 @@ import numpy as np
 from mialaw.empirical.config import RunConfig
 from mialaw.empirical.film import FilmSettings
 from mialaw.empirical.learners import Learner
-from mialaw.empirical.sampling import candidate_pool, paired_keep
+from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
 __all__ = [
     "FilmImages",
@@ -316,14 +316,7 @@ def run_film_cell(
     pop = [result.logits[:, n:], result.logits_flipped[:, n:]]
     accuracy = (result.logits[:, n:].argmax(-1) == y_all[reference][None, :]).mean(1)
     steps = np.ceil(keep.sum(1) / settings.batch_size).astype(np.int64) * settings.epochs
-    return {
-        "classes": np.int64(classes),
-        "shots": np.int64(shots),
-        "seed": np.int64(seed),
-        "keep": keep,
-        "labels": y,
-        "indices": pool,
-        "pool_overlap": np.float64(overlap),
+    return cell_record(classes, shots, seed, keep, y, pool, overlap) | {
         "stats": attack_stats(cand, y),
         "population_stats": attack_stats(pop, y_all[reference]),
         "accuracy": accuracy.astype(np.float64),

@@ -17,7 +17,7 @@ import numpy as np
 
 from mialaw.empirical.config import RunConfig
 from mialaw.empirical.learners import Learner
-from mialaw.empirical.sampling import candidate_pool, paired_keep
+from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
 __all__ = ["LEARNER", "PreparedFeatures", "prepare_features", "run_cell"]
 
@@ -35,16 +35,11 @@ class PreparedFeatures:
     key: str
 
 
-def _digest(*arrays) -> str:
-    import hashlib
+def _content_key(x, y, flipped) -> str:
+    from mialaw.empirical.cache import array_checksum
 
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is not None:
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
-    return "given-" + h.hexdigest()[:24]
+    given = {"features": x, "labels": y} | ({} if flipped is None else {"flipped": flipped})
+    return "given-" + array_checksum(given)[:24]
 
 
 def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
@@ -71,7 +66,7 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
     flipped = getattr(features, "flipped", None)
     # Features handed in without a name are named by their content (a cell's identity
     # includes its features: two different arrays must never share stored cells).
-    key = getattr(features, "key", None) or _digest(x, y, flipped)
+    key = getattr(features, "key", None) or _content_key(x, y, flipped)
     if x.ndim != 2 or y.shape != (x.shape[0],):
         raise ValueError(f"features must be (n, F) with n labels; got {x.shape} and {y.shape}")
     if not np.all(np.isfinite(x)):
@@ -164,14 +159,7 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
             config.head, x, y, keep, classes=classes, seed=int(rng.integers(2**31)), **options
         )
     train_seconds = time.perf_counter() - start
-    arrays = {
-        "classes": np.int64(classes),
-        "shots": np.int64(shots),
-        "seed": np.int64(seed),
-        "keep": keep,
-        "labels": y,
-        "indices": pool,
-        "pool_overlap": np.float64(overlap),
+    arrays = cell_record(classes, shots, seed, keep, y, pool, overlap) | {
         "objective": np.asarray(heads.objective, dtype=np.float64),
         "iterations": np.asarray(heads.iterations, dtype=np.int64),
         "converged": np.asarray(heads.converged, dtype=bool),

@@ -54,16 +54,14 @@ def resolve_device(device="auto"):
 
 
 @contextmanager
-def _cpu_threads(device, flops_per_step: float):
-    """CPU settings for the solver, restored afterwards.
+def cpu_settings(device, threads: int | None):
+    """CPU settings for one solver call (heads here, FiLM in ``film.py``), restored afterwards.
 
     * Denormal floats are flushed to zero: softmax probabilities of well-separated classes
       underflow into the float32 denormal range, where CPU arithmetic is some 20× slower (a
       measured 297 s → 15 s for one Fashion-MNIST cell); their values are below 1e-38 and do
       not matter.
-    * Small problems run single-threaded: one L-BFGS step is a handful of tiny kernels whose
-      thread synchronisation costs more than the arithmetic (and on a busy machine idle-spinning
-      threads make it many times slower). Large problems keep torch's thread pool.
+    * ``threads`` (if given) sets torch's thread count for the call.
     """
     import torch
 
@@ -72,14 +70,22 @@ def _cpu_threads(device, flops_per_step: float):
         return
     before = torch.get_num_threads()
     flushed = torch.set_flush_denormal(True)
-    if flops_per_step <= 2e8:
-        torch.set_num_threads(1)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.set_num_threads(before)
         if flushed:
             torch.set_flush_denormal(False)
+
+
+def _cpu_threads(device, flops_per_step: float):
+    """``cpu_settings`` for a batched solver: small problems run single-threaded (one L-BFGS
+    step is a handful of tiny kernels whose thread synchronisation costs more than the
+    arithmetic, and on a busy machine idle-spinning threads make it many times slower); large
+    problems keep torch's thread pool."""
+    return cpu_settings(device, 1 if flops_per_step <= 2e8 else None)
 
 
 # --------------------------------------------------------------------------- validation

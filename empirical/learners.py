@@ -75,11 +75,6 @@ def register_learner(learner: Learner, *, replace: bool = False) -> Learner:
     return learner
 
 
-def unregister_learner(name: str) -> None:
-    """Remove a learner registered with :func:`register_learner` (built-ins stay)."""
-    _REGISTERED.pop(name, None)
-
-
 def learner_names() -> tuple[str, ...]:
     return tuple(sorted(set(_BUILTIN) | set(_REGISTERED)))
 

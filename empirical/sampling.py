@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CODE_VERSION", "candidate_pool", "paired_keep"]
+__all__ = ["CODE_VERSION", "candidate_pool", "cell_record", "paired_keep"]
 
 # Part of every cell's identity: bump when a change here changes which examples a cell uses.
 CODE_VERSION = "1"
@@ -61,3 +61,17 @@ def candidate_pool(labels, shots: int, classes: int, seed: int, seeds: int):
         if seeds > 1:
             overlap = max(overlap, max(0, need - block) / need)
     return np.concatenate(chosen).astype(np.int64), overlap
+
+
+def cell_record(classes, shots, seed, keep, labels, indices, overlap) -> dict:
+    """The arrays every learner's cell stores about its sampling: the coordinates, the keep
+    matrix, the candidates' labels and indices into the input, and the pool overlap."""
+    return {
+        "classes": np.int64(classes),
+        "shots": np.int64(shots),
+        "seed": np.int64(seed),
+        "keep": keep,
+        "labels": labels,
+        "indices": indices,
+        "pool_overlap": np.float64(overlap),
+    }

@@ -34,14 +34,12 @@ def _check_out(config, out_dir) -> Path:
     return out_dir
 
 
-def _tasks(config, out_dir, prepared, features_given) -> list[CellTask]:
-    """Tasks of the cells the store lacks (valid entries are kept)."""
+def _tasks(config, out_dir, prepared, carried) -> list[CellTask]:
+    """Tasks of the cells the store lacks (valid entries are kept); ``carried`` travels with
+    each task (the prepared input, or None for workers to load it themselves)."""
     store = store_of(out_dir)
     specs = [CellSpec(config, prepared.key, c, s, k) for c, s, k in config.cells()]
     todo = [spec for spec in specs if store.get(spec.identity()) is None]
-    # Inputs handed in by the caller travel with the tasks; otherwise workers load them from
-    # the feature cache (once per process) instead of receiving them with every task.
-    carried = prepared if features_given else None
     # An absolute store path: workers of a cluster may run in another working directory.
     return [CellTask(spec, str(store.root.absolute()), carried) for spec in todo]
 
@@ -68,13 +66,12 @@ def run_sweep(
     out_dir = _check_out(config, out_dir)
     prepared = get_learner(config.learner).prepare(config, features)
     write_settings(out_dir, config, prepared.key)
-    tasks = _tasks(config, out_dir, prepared, features is not None)
-    if executor is None:
-        # Serial: the prepared input is used in place, nothing is pickled.
-        tasks = [CellTask(t.spec, t.store_root, prepared) for t in tasks]
-        results = map(compute_cell, tasks)
-    else:
-        results = executor.map(compute_cell, tasks)
+    # Serially the prepared input is used in place (nothing is pickled); an executor's workers
+    # receive it only when the caller handed it in, and otherwise load it from the feature
+    # cache once per process instead of receiving it with every task.
+    carried = prepared if executor is None or features is not None else None
+    tasks = _tasks(config, out_dir, prepared, carried)
+    results = map(compute_cell, tasks) if executor is None else executor.map(compute_cell, tasks)
     bar = tqdm(
         results,
         total=len(tasks),

@@ -58,7 +58,7 @@ def backbone_regression(points_by_run: dict, fit_on: str, level: float = 0.95) -
     backbone out, and fitted on ``fit_on``'s runs alone with R² on each other backbone."""
     import numpy as np
 
-    from mialaw.empirical.analysis import _regressions, fit_rule, json_ready
+    from mialaw.empirical.analysis import _regressions, fit_rule, json_ready, regression_inputs
     from mialaw.theory.metrics import fit_linear
 
     points = [p for rows in points_by_run.values() for p in rows]
@@ -66,9 +66,7 @@ def backbone_regression(points_by_run: dict, fit_on: str, level: float = 0.95) -
     for attack, alpha in sorted({(p["attack"], p["fpr"]) for p in points}):
         chosen = [p for p in points if p["attack"] == attack and p["fpr"] == alpha]
         rows = [p for p, ok in zip(chosen, fit_rule(chosen, alpha)) if ok]
-        X = np.array([[np.log10(p["shots"]), np.log10(p["classes"])] for p in rows]).reshape(-1, 2)
-        y = np.log10([p["advantage"] for p in rows])
-        sigma = np.array([p["log10_advantage_se"] or np.nan for p in rows])
+        X, y, sigma = regression_inputs(rows)
         on = np.array([p["backbone"] == fit_on for p in rows])
         entry = {"attack": attack, "fpr": alpha, "n_fit": int(on.sum())}
         try:

@@ -768,38 +768,25 @@ def backbone_rows(results: dict) -> list[dict]:
     def coef(entry, name):
         return (entry.get("coefficients") or {}).get(name, {}).get("estimate")
 
-    for entry in stage["leave_one_out"]:
-        for held in entry.get("held_out", []):
-            rows.append(
-                {
-                    "design": "leave one backbone out",
-                    "attack": entry["attack"],
-                    "fpr": entry["fpr"],
-                    "held_out": held["group"],
-                    "n": held.get("n"),
-                    "r2_fit": entry.get("r2"),
-                    "r2_held_out": held.get("r2"),
-                    "beta_shots": coef(entry, "log10_shots"),
-                    "beta_classes": coef(entry, "log10_classes"),
-                    "published_r2": PUBLISHED_R2["held-out backbone"],
-                }
-            )
-    for entry in stage["one_backbone"]:
-        for held in entry.get("held_out", []):
-            rows.append(
-                {
-                    "design": f"fitted on {stage['fit_on']}",
-                    "attack": entry["attack"],
-                    "fpr": entry["fpr"],
-                    "held_out": held["group"],
-                    "n": held.get("n"),
-                    "r2_fit": entry.get("r2"),
-                    "r2_held_out": held.get("r2"),
-                    "beta_shots": coef(entry, "log10_shots"),
-                    "beta_classes": coef(entry, "log10_classes"),
-                    "published_r2": PUBLISHED_R2["held-out backbone"],
-                }
-            )
+    designs = [("leave one backbone out", stage["leave_one_out"])]
+    designs.append((f"fitted on {stage['fit_on']}", stage["one_backbone"]))
+    for design, entries in designs:
+        for entry in entries:
+            for held in entry.get("held_out", []):
+                rows.append(
+                    {
+                        "design": design,
+                        "attack": entry["attack"],
+                        "fpr": entry["fpr"],
+                        "held_out": held["group"],
+                        "n": held.get("n"),
+                        "r2_fit": entry.get("r2"),
+                        "r2_held_out": held.get("r2"),
+                        "beta_shots": coef(entry, "log10_shots"),
+                        "beta_classes": coef(entry, "log10_classes"),
+                        "published_r2": PUBLISHED_R2["held-out backbone"],
+                    }
+                )
     return rows
 
 

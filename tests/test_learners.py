@@ -1,5 +1,5 @@
-"""The learner registry: a learner defined in a test file runs through the whole pipeline (sweep,
-store, analysis, fit) without any change to the package; unknown names fail clearly."""
+"""The registries: a learner and an attack defined in a test file run through the whole pipeline
+(sweep, store, analysis, fit) without any change to the package; unknown names fail clearly."""
 
 from dataclasses import dataclass
 
@@ -90,8 +90,40 @@ def test_registry_refuses_duplicates_and_unknown_names(toy):
         Learner("x", "", _prepare, _run_cell)
 
 
+def test_a_registered_attack_is_scored_and_reported(monkeypatch, tmp_path):
+    from mialaw.empirical import attacks
+
+    monkeypatch.setattr(attacks, "_ATTACKS", dict(attacks._ATTACKS))
+    monkeypatch.setattr(attacks, "ATTACK_FAMILIES", dict(attacks.ATTACK_FAMILIES))
+    # The target model's own confidence: the attack without any shadow model.
+    own = attacks.Attack("confidence", "1", lambda keep, stats, pop, config, rot: stats.mean(-1))
+    attacks.register_attack(own, family="baseline")
+    config = RunConfig(
+        dataset="digits", backbone="pixels", classes=(2,), shots=(1, 4), shadows=4, fpr=(0.1,)
+    )
+    with pytest.raises(ValueError, match="attacks must be among"):
+        RunConfig(dataset="digits", backbone="pixels", attacks=("nothing",))
+    result = run_sweep(
+        RunConfig(**config.to_dict() | {"attacks": ("baseline",)}),
+        tmp_path / "run",
+        progress=False,
+        plots=False,
+    )
+    assert {p["attack"] for p in result.points} == {"confidence"}
+    assert len(result.points) == 2 and all(p["tpr"] is not None for p in result.points)
+
+
 def test_built_in_learners_load_on_first_use():
+    from mialaw.empirical.film_run import film_options, film_settings
+
     assert get_learner("head").name == "head"
-    assert get_learner("film").validate is not None
+    # FiLM's validation completes its settings from the resolution.
+    film = RunConfig(
+        dataset="fashion-mnist",
+        backbone="efficientnet-lite0",
+        learner="film",
+        dataset_options={"resolution": 32},
+    )
+    assert film.film == film_options(film_settings(None, resolution=32))
     with pytest.raises(ValueError, match="film settings need learner='film'"):
         RunConfig(dataset="digits", backbone="pixels", film={"epochs": 2})
