@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=sorted(PROFILES),
         default="quick",
-        help="smoke (<1 min, tests), quick (<5 min, default), full (paper scale, <90 min)",
+        help="smoke (<1 min, tests), quick (<5 min, default), full (paper scale, about 1.6 h)",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument(
