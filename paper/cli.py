@@ -3,7 +3,9 @@
 Each subcommand module exposes ``add_arguments(parser)``, which adds its options (or nested
 subcommands) and sets ``handler`` with ``parser.set_defaults(handler=fn)``; ``fn(args) -> int``
 imports heavy dependencies (sympy, numba, torch) only when called, so ``mialaw --help`` is instant.
-A handler reports bad input by raising ``ValueError``: the dispatcher prints one line and exits 2.
+A handler reports bad input by raising ``ValueError``; every error ends as one line and an exit
+status (``mialaw.paper.errors``: 2 for bad input and the environment, 130/143 when interrupted),
+with a traceback only under ``--debug``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from .errors import guarded
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -28,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mialaw",
         description="Membership-inference vulnerability as a power law of shots per class.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -43,14 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted before or after the subcommand
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        # Validation at the public surface raises ValueError with a readable message; a missing
-        # dataset or weight file says how to get it.
-        parser.exit(2, f"mialaw {args.command}: error: {err}\n")
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    # One error boundary for every subcommand (mialaw.paper.errors): bad input, files in the way,
+    # a full disk, memory, interrupts: one line and an exit status; a traceback only with --debug.
+    return guarded(
+        args.command,
+        lambda: int(args.handler(args) or 0),
+        debug=debug,
+        where=getattr(args, "out", None),
+    )
 
 
 if __name__ == "__main__":
