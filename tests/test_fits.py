@@ -111,3 +111,117 @@ def test_local_slopes_between_neighbours():
         assert s.slope.estimate == pytest.approx(-0.5, abs=1e-12)
         half = 1.959963984540054 * np.hypot(0.01, 0.01) / np.log10(4.0)
         assert s.slope.upper - s.slope.estimate == pytest.approx(half, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- goodness of fit
+def _noisy_law(rng, shots, sigma, slope=-0.5, icept=-1.0, c=0.0):
+    y = icept + slope * np.log10(shots) + c / np.sqrt(shots) + sigma * rng.normal(size=shots.size)
+    return 10**y
+
+
+def test_weighted_fit_reports_chi2_against_its_definition():
+    from mialaw.theory.fits import fit_power_law
+
+    rng = np.random.default_rng(31)
+    shots = 2.0 ** np.arange(2, 10)
+    sigma = rng.uniform(0.02, 0.1, shots.size)
+    adv = _noisy_law(rng, shots, sigma)
+    fit = fit_power_law(shots, adv, sigma=sigma)
+    # Independent: numpy's weighted polyfit, residuals by hand.
+    b, a = np.polyfit(np.log10(shots), np.log10(adv), 1, w=1 / sigma)
+    chi2 = float(np.sum(((np.log10(adv) - (a + b * np.log10(shots))) / sigma) ** 2))
+    assert fit.chi2 == pytest.approx(chi2, rel=1e-9)
+    assert fit.dof == shots.size - 2
+    assert fit.chi2_dof == pytest.approx(chi2 / 6, rel=1e-9)
+    assert fit.p_value == pytest.approx(stats.chi2.sf(chi2, 6), rel=1e-9)
+    d = fit.to_dict()
+    assert d["chi2_dof"] == pytest.approx(chi2 / 6) and d["dof"] == 6
+    assert d["p_value"] == pytest.approx(fit.p_value) and d["shots_range"] == [4.0, 512.0]
+    # Unweighted: no errors to judge the fit by; two points: no dof.
+    plain = fit_power_law(shots, adv).to_dict()
+    assert plain["chi2"] is None and plain["chi2_dof"] is None and plain["p_value"] is None
+    two = fit_power_law(shots[:2], adv[:2], sigma=sigma[:2])
+    assert np.isnan(two.chi2_dof) and two.to_dict()["p_value"] is None
+
+
+def test_chi2_has_its_distribution_when_the_law_holds():
+    """Seeded repeats with known Gaussian errors: mean χ² ≈ dof, p-values uniform (KS)."""
+    from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
+
+    rng = np.random.default_rng(32)
+    shots = 2.0 ** np.arange(3, 12)  # 9 points
+    chi2, chi2_c, p, p_c = [], [], [], []
+    for _ in range(400):
+        sigma = rng.uniform(0.01, 0.1, shots.size)
+        adv = _noisy_law(rng, shots, sigma)
+        fit = fit_power_law(shots, adv, sigma=sigma)
+        corr = fit_power_law_corrected(shots, adv, sigma=sigma)
+        chi2.append(fit.chi2), p.append(fit.p_value)
+        chi2_c.append(corr.chi2), p_c.append(corr.p_value)
+    # mean of χ²_k over 400 draws: k ± sqrt(2k/400) (about 0.19 for k = 7).
+    assert np.mean(chi2) == pytest.approx(7, abs=0.6)
+    assert np.mean(chi2_c) == pytest.approx(6, abs=0.6)
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+    assert stats.kstest(p_c, "uniform").pvalue > 0.01
+
+
+def test_chi2_flags_a_curved_law():
+    """A law that bends (c/√S) fails the straight line's χ² but not the corrected fit's."""
+    from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
+
+    rng = np.random.default_rng(33)
+    shots = 2.0 ** np.arange(3, 12)
+    sigma = np.full(shots.size, 0.01)
+    adv = _noisy_law(rng, shots, sigma, c=2.0)
+    assert fit_power_law(shots, adv, sigma=sigma).p_value < 1e-6
+    corr = fit_power_law_corrected(shots, adv, sigma=sigma)
+    assert corr.p_value > 0.01 and corr.slope.contains(-0.5) and corr.c.contains(2.0)
+
+
+def test_corrected_fit_recovers_exact_coefficients():
+    from mialaw.theory.fits import fit_power_law_corrected
+
+    shots = np.array([8, 16, 32, 64, 128, 256.0, 1e4])
+    adv = 10 ** (-0.7 - 0.45 * np.log10(shots) + 1.3 / np.sqrt(shots))
+    adv[-1] = 0.0  # unusable: left out
+    fit = fit_power_law_corrected(shots, adv)
+    assert fit.slope.estimate == pytest.approx(-0.45, abs=1e-10)
+    assert fit.c.estimate == pytest.approx(1.3, abs=1e-9)
+    assert fit.intercept.estimate == pytest.approx(-0.7, abs=1e-10)
+    assert fit.n == 6 and fit.dof == 3 and fit.shots_range == (8.0, 256.0)
+    assert fit.predict(100.0) == pytest.approx(10 ** (-0.7 - 0.9 + 0.13), rel=1e-9)
+    d = fit.to_dict()
+    assert d["asymptotic_slope"] == pytest.approx(-0.45) and d["c_ci"][0] <= 1.3 <= d["c_ci"][1]
+    assert d["chi2"] is None  # unweighted
+
+
+def test_corrected_fit_needs_four_points():
+    from mialaw.theory.fits import fit_power_law_corrected
+
+    with pytest.raises(ValueError, match=">= 4 usable points"):
+        fit_power_law_corrected([1, 2, 4, 8], [0.1, 0.05, 0.02, np.nan])
+    with pytest.raises(ValueError, match=">= 4 usable points"):
+        fit_power_law_corrected([1, 2, 4, 8], [0.1, 0.05, 0.02, 0.01], keep=[1, 1, 1, 0])
+
+
+def test_corrected_fit_finds_the_theory_asymptote_where_the_plain_fit_does_not():
+    """The exact Gaussian model (d = 64) bends towards −½ like c/√S (TPR = Φ(z + Δ), Δ ∝ 1/√S).
+    Over S = 16…2,048 the straight line is far off −½ and the corrected fit most of the way
+    there (the next order, 1/S, still matters at S = 16); from S = 64 on it finds −½."""
+    from mialaw.theory.average import average_advantage
+    from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
+    from mialaw.theory.model import GaussianModel
+
+    model = GaussianModel(dim=64, sigma=1.0)
+    shots = 2.0 ** np.arange(4, 12)  # 16 … 2,048
+    for fpr in (0.01, 0.001):
+        adv = np.asarray(average_advantage(model, shots, fpr))
+        plain = fit_power_law(shots, adv).slope
+        corrected = fit_power_law_corrected(shots, adv).slope
+        assert abs(plain.estimate + 0.5) > 0.3 and not plain.contains(-0.5)
+        assert abs(corrected.estimate + 0.5) < 0.11
+        assert abs(corrected.estimate + 0.5) < abs(plain.estimate + 0.5) / 3
+    shots = 2.0 ** np.arange(6, 14)  # 64 … 8,192
+    adv = np.asarray(average_advantage(model, shots, 0.01))
+    assert abs(fit_power_law_corrected(shots, adv).slope.estimate + 0.5) < 0.015
+    assert abs(fit_power_law(shots, adv).slope.estimate + 0.5) > 0.15

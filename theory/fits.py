@@ -6,7 +6,11 @@ weighted least squares with weights 1/σ², whose coefficient covariance (AᵀWA
 reduced χ² when that exceeds 1 (the points scatter more than their errors say, e.g. because the
 curve bends) and never scaled down (the errors are a floor). Points enter a power-law fit only
 where the advantage is finite and > 0; callers add their rules (resolvable, detected,
-unsaturated) through ``keep``. ``local_slopes`` gives the slope between neighbouring S with an
+unsaturated) through ``keep``. Weighted fits report χ² = Σ((y − ŷ)/σ)², its degrees of freedom,
+χ²/dof and p = P(χ²_dof ≥ χ²): whether one law fits the range at all.
+``fit_power_law_corrected`` fits log10 adv = a + b·log10 S + c/√S, which tells the asymptotic
+slope b from a pre-asymptotic correction (the exact Gaussian model's curve bends like that).
+``local_slopes`` gives the slope between neighbouring S with an
 interval: the curve's shape, which the −½ law is about.
 """
 
@@ -30,6 +34,7 @@ class LinearFit:
     r2: float
     n: int
     residual_std: float
+    chi2: float = float("nan")  # Σ((y − ŷ)/σ)² of a weighted fit; NaN for OLS
 
     @property
     def dof(self) -> int:
@@ -127,6 +132,7 @@ def fit_linear(X, y, names=None, sigma=None) -> LinearFit:
         r2=r2,
         n=int(y.size),
         residual_std=float(np.sqrt(sigma2)),
+        chi2=chi2 if sigma is not None else float("nan"),
     )
 
 
@@ -163,6 +169,24 @@ class PowerLawFit:
     def n(self) -> int:
         return self.linear.n
 
+    @property
+    def dof(self) -> int:
+        return self.linear.dof
+
+    @property
+    def chi2(self) -> float:
+        """Σ((y − ŷ)/σ)² of a weighted fit; NaN unweighted (no errors to judge it by)."""
+        return self.linear.chi2 if self.weighted else float("nan")
+
+    @property
+    def chi2_dof(self) -> float:
+        return _chi2_dof(self.chi2, self.dof)
+
+    @property
+    def p_value(self) -> float:
+        """P(χ²_dof ≥ χ²) if the law holds and the errors are right; NaN unweighted or dof 0."""
+        return _p_value(self.chi2, self.dof)
+
     def predict(self, shots) -> np.ndarray:
         """Advantage predicted by the fitted law at the given shots."""
         s = np.asarray(shots, dtype=np.float64)
@@ -181,7 +205,56 @@ class PowerLawFit:
             "kept": self.kept.tolist(),
             "weighted": self.weighted,
             "shots_range": list(self.shots_range),
-        }
+        } | _goodness(self.chi2, self.dof)
+
+
+def _chi2_dof(chi2: float, dof: int) -> float:
+    return chi2 / dof if dof > 0 and np.isfinite(chi2) else float("nan")
+
+
+def _p_value(chi2: float, dof: int) -> float:
+    return float(stats.chi2.sf(chi2, dof)) if dof > 0 and np.isfinite(chi2) else float("nan")
+
+
+def _goodness(chi2: float, dof: int) -> dict:
+    """χ², dof, χ²/dof and p for ``to_dict`` (None where there is no χ²: unweighted, dof 0)."""
+
+    def plain(x):
+        return float(x) if np.isfinite(x) else None
+
+    return {
+        "chi2": plain(chi2) if dof > 0 else None,
+        "dof": int(dof),
+        "chi2_dof": plain(_chi2_dof(chi2, dof)),
+        "p_value": plain(_p_value(chi2, dof)),
+    }
+
+
+def _usable(s, adv, keep, sigma) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points a log-log fit can use (finite, > 0 advantage; ``keep``; finite sigma > 0)."""
+    kept = np.isfinite(adv) & (adv > 0)
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool).ravel()
+        if keep.shape != s.shape:
+            raise ValueError(f"keep must have one entry per point ({s.size}); got {keep.size}")
+        kept &= keep
+    sig = None
+    if sigma is not None:
+        sig = np.asarray(sigma, dtype=np.float64).ravel()
+        if sig.shape != s.shape:
+            raise ValueError(f"sigma must have one entry per point ({s.size}); got {sig.size}")
+        kept &= np.isfinite(sig) & (sig > 0)
+    return kept, sig
+
+
+def _shots_advantage(shots, advantage) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(shots, dtype=np.float64).ravel()
+    adv = np.asarray(advantage, dtype=np.float64).ravel()
+    if s.shape != adv.shape:
+        raise ValueError(f"shots and advantage differ in size: {s.size} vs {adv.size}")
+    if np.any(~np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("shots must be finite and > 0")
+    return s, adv
 
 
 def fit_power_law(shots, advantage, *, keep=None, sigma=None, level: float = 0.95) -> PowerLawFit:
@@ -191,23 +264,8 @@ def fit_power_law(shots, advantage, *, keep=None, sigma=None, level: float = 0.9
     non-finite or non-positive sigma are left out).
     """
     level = check_level(level)
-    s = np.asarray(shots, dtype=np.float64).ravel()
-    adv = np.asarray(advantage, dtype=np.float64).ravel()
-    if s.shape != adv.shape:
-        raise ValueError(f"shots and advantage differ in size: {s.size} vs {adv.size}")
-    if np.any(~np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError("shots must be finite and > 0")
-    kept = np.isfinite(adv) & (adv > 0)
-    if keep is not None:
-        keep = np.asarray(keep, dtype=bool).ravel()
-        if keep.shape != s.shape:
-            raise ValueError(f"keep must have one entry per point ({s.size}); got {keep.size}")
-        kept &= keep
-    if sigma is not None:
-        sig = np.asarray(sigma, dtype=np.float64).ravel()
-        if sig.shape != s.shape:
-            raise ValueError(f"sigma must have one entry per point ({s.size}); got {sig.size}")
-        kept &= np.isfinite(sig) & (sig > 0)
+    s, adv = _shots_advantage(shots, advantage)
+    kept, sig = _usable(s, adv, keep, sigma)
     if np.unique(s[kept]).size < 2:
         raise ValueError(
             f"a power-law fit needs positive advantages at >= 2 distinct shots; {kept.sum()} of "
@@ -225,6 +283,90 @@ def fit_power_law(shots, advantage, *, keep=None, sigma=None, level: float = 0.9
         level=level,
         weighted=sigma is not None,
         shots_range=(float(s[kept].min()), float(s[kept].max())),
+    )
+
+
+@dataclass(frozen=True)
+class CorrectedPowerLaw:
+    """log10(advantage) = a + b·log10 S + c/√S: the asymptotic slope b apart from a
+    pre-asymptotic correction c/√S (which vanishes as S grows), on the points marked in ``kept``.
+    """
+
+    intercept: Estimate
+    slope: Estimate  # b, the asymptotic slope
+    c: Estimate
+    chi2: float  # NaN unweighted
+    dof: int
+    n: int
+    shots_range: tuple
+    level: float = 0.95
+    weighted: bool = False
+    kept: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def chi2_dof(self) -> float:
+        return _chi2_dof(self.chi2, self.dof)
+
+    @property
+    def p_value(self) -> float:
+        return _p_value(self.chi2, self.dof)
+
+    def predict(self, shots) -> np.ndarray:
+        s = np.asarray(shots, dtype=np.float64)
+        a, b, c = self.intercept.estimate, self.slope.estimate, self.c.estimate
+        return 10.0 ** (a + b * np.log10(s) + c / np.sqrt(s))
+
+    def to_dict(self) -> dict:
+        return {
+            "asymptotic_slope": self.slope.estimate,
+            "asymptotic_slope_ci": [self.slope.lower, self.slope.upper],
+            "c": self.c.estimate,
+            "c_ci": [self.c.lower, self.c.upper],
+            "intercept": self.intercept.estimate,
+            "intercept_ci": [self.intercept.lower, self.intercept.upper],
+            "n": self.n,
+            "level": self.level,
+            "weighted": self.weighted,
+            "shots_range": list(self.shots_range),
+        } | _goodness(self.chi2, self.dof)
+
+
+def fit_power_law_corrected(
+    shots, advantage, *, keep=None, sigma=None, level: float = 0.95
+) -> CorrectedPowerLaw:
+    """Fit log10(advantage) = a + b·log10 S + c/√S over the usable points (as ``fit_power_law``:
+    finite, positive advantages, ``keep``, finite sigma > 0), weighted by 1/σ² with ``sigma``.
+
+    Three coefficients: at least 4 usable points (one residual degree of freedom) at >= 3
+    distinct S are needed, else ValueError. Intervals are Student-t, the covariance scaled by the
+    reduced χ² when above 1, as in ``fit_linear``.
+    """
+    level = check_level(level)
+    s, adv = _shots_advantage(shots, advantage)
+    kept, sig = _usable(s, adv, keep, sigma)
+    if kept.sum() < 4 or np.unique(s[kept]).size < 3:
+        raise ValueError(
+            "a corrected power-law fit (a + b·log10 S + c/√S) needs >= 4 usable points at >= 3 "
+            f"distinct shots; {int(kept.sum())} of {s.size} points are usable"
+        )
+    x = s[kept]
+    linear = fit_linear(
+        np.column_stack([np.log10(x), 1.0 / np.sqrt(x)]),
+        np.log10(adv[kept]),
+        names=["log10_shots", "inv_sqrt_shots"],
+        sigma=None if sig is None else sig[kept],
+    )
+    return CorrectedPowerLaw(
+        intercept=linear.estimate("intercept", level),
+        slope=linear.estimate("log10_shots", level),
+        c=linear.estimate("inv_sqrt_shots", level),
+        chi2=linear.chi2 if sig is not None else float("nan"),
+        dof=linear.dof,
+        n=linear.n,
+        shots_range=(float(x.min()), float(x.max())),
+        level=level,
+        weighted=sig is not None,
+        kept=kept,
     )
 
 
