@@ -112,10 +112,6 @@ def _image_names(root) -> list[str]:
 
 
 def _run(args) -> int:
-    import json
-
-    from mialaw.empirical.audit import audit
-
     if args.images is not None:
         if args.features is not None or args.labels is not None:
             raise ValueError("give --images DIR, or --features X.npy with --labels y.npy, not both")
@@ -140,7 +136,17 @@ def _run(args) -> int:
         backbone, names = "given", None
     else:
         raise ValueError("give --features X.npy and --labels y.npy, or --images DIR")
-    report = audit(
+    from mialaw.paper.lock import writing
+
+    with writing(args.out):
+        report = _audit(args, features, labels, names, backbone)
+    return _print_report(args, report)
+
+
+def _audit(args, features, labels, names, backbone):
+    from mialaw.empirical.audit import audit
+
+    return audit(
         features,
         labels,
         shots=args.shots,
@@ -158,6 +164,11 @@ def _run(args) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
+
+
+def _print_report(args, report) -> int:
+    import json
+
     if args.json:
         print(json.dumps(report.to_json()))
     else:

@@ -161,8 +161,10 @@ def _run(args) -> int:
     )
     # Imported here: the command line may use the top layer; the sweep itself never does.
     from mialaw.paper.executors import executor_for
+    from mialaw.paper.lock import writing
 
-    with executor_for(args) as executor:
+    # The folder's lock before anything is written or any worker started (one run per folder).
+    with writing(args.out), executor_for(args) as executor:
         out = args.out
         if executor is not None:  # workers may run in another folder: they need the full path
             from pathlib import Path
@@ -175,11 +177,36 @@ def _run(args) -> int:
 
 def _fit(args) -> int:
     from mialaw.empirical.analysis import fit_runs
+    from mialaw.empirical.store import DamagedCell, read_only
 
-    result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
+    try:
+        with read_only():  # a read command: a damaged cell is reported, never removed
+            result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
+    except DamagedCell as err:
+        raise ValueError(_damaged_message(args.dirs) or str(err)) from None
     if args.plot_dir:
         from mialaw.empirical.plots import plot_run
 
         plot_run(result, args.plot_dir)
     _print(result, args.json)
     return 0
+
+
+def _damaged_message(dirs) -> str | None:
+    """One line naming every damaged cell of the run folders ``dirs`` (None if none is)."""
+    from mialaw.empirical.cells import CellSpec, read_settings, store_of
+    from mialaw.empirical.config import RunConfig
+
+    damaged = []
+    for folder in dirs:
+        settings = read_settings(folder)
+        config = RunConfig.from_dict(settings["config"])
+        specs = [CellSpec(config, settings["feature_key"], *cell) for cell in config.cells()]
+        found = store_of(folder).damaged([spec.identity() for spec in specs])
+        damaged += [f"{path} ({reason.split(' (')[0]})" for path, reason in found]
+    if not damaged:
+        return None
+    return (
+        f"{len(damaged)} damaged cell(s), left in place: {'; '.join(damaged)}; rerun "
+        "`mialaw empirical run` with each run's settings and --out to recompute them"
+    )

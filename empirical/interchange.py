@@ -167,6 +167,14 @@ def read_reference(root, *, epoch=None) -> ScoreArrays:
     if not folders:
         raise ValueError(f"{root} holds no experiment*/scores/ folders (the reference layout)")
     folders.sort(key=lambda p: (_model_order(p.name), str(p)))
+    real: dict = {}
+    for folder in folders:  # a linked copy of a model's folder would be scored as another model
+        first = real.setdefault(folder.resolve(), folder)
+        if first != folder:
+            raise ValueError(
+                f"{folder} and {first} are the same folder (a link): each model must appear "
+                "once; remove the link"
+            )
     keeps, stats, used = [], [], []
     for folder in folders:
         if not any(p.suffix == ".npy" for p in (folder / "scores").iterdir()):
@@ -191,9 +199,7 @@ def read_reference(root, *, epoch=None) -> ScoreArrays:
         labels = y[:n] if y.ndim == 1 and y.shape[0] >= n else None
     if (root / "population_stats.npy").is_file():
         population = _load(root / "population_stats.npy", "population statistics")
-    meta = {}
-    if (root / "mialaw.json").is_file():
-        meta = json.loads((root / "mialaw.json").read_text())
+    meta = _read_meta(root / "mialaw.json") if (root / "mialaw.json").is_file() else {}
     return ScoreArrays(
         keep=keep,
         stats=np.stack(stats),
@@ -204,6 +210,18 @@ def read_reference(root, *, epoch=None) -> ScoreArrays:
         layout="reference",
         meta=meta,
     )
+
+
+def _read_meta(path: Path) -> dict:
+    """The JSON object in a folder's ``mialaw.json`` (written by ``export``); ValueError naming
+    the file when it is not one."""
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); remove it or rewrite it") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} must hold a JSON object; got a {type(meta).__name__}")
+    return meta
 
 
 def read_arrays(path) -> ScoreArrays:
@@ -494,7 +512,9 @@ def import_runs(
     shots = _per_dir("shots", shots, read, "shots")
     classes = _per_dir("classes", classes, read, "classes")
     out = Path(out)
-    if (out / "settings.json").exists() or (out.exists() and any(out.iterdir())):
+    if (out / "settings.json").exists() or (
+        out.exists() and any(p.name != ".lock" for p in out.iterdir())  # our own lock
+    ):
         raise ValueError(f"--out {out} exists and is not empty; import into a new folder")
     seen: dict = {}
     made = []
@@ -590,6 +610,9 @@ def _preset(name: str) -> dict:
     }
 
 
+MAX_PER_DIR = 10**12  # shots or classes of one folder: more than any data set holds
+
+
 def _per_dir(name, values, read, key) -> list[int]:
     n = len(read)
     if values is None:
@@ -605,8 +628,14 @@ def _per_dir(name, values, read, key) -> list[int]:
         values = values * n
     if len(values) != n:
         raise ValueError(f"--{name} needs one value per folder ({n}); got {len(values)}")
-    minimum = 2 if name == "classes" else 1
+    minimum, maximum = (2 if name == "classes" else 1), MAX_PER_DIR
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ValueError(f"--{name} must be integers >= {minimum}; got {values!r}")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer))
+            or not minimum <= v <= maximum
+        ):
+            raise ValueError(
+                f"--{name} must be integers in [{minimum}, {maximum:.0e}]; got {values!r}"[:300]
+            )
     return [int(v) for v in values]

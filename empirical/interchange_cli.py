@@ -124,10 +124,19 @@ def _score(args) -> int:
 
 
 def _import(args) -> int:
-    from mialaw.empirical.interchange import import_runs
+    from mialaw.paper.lock import writing
 
     _warn_to_stderr()
-    out = import_runs(
+    with writing(args.out):
+        out = _import_into(args)
+    print(f"imported {len(args.dirs)} folder(s) into {out}; fit with: mialaw empirical fit {out}")
+    return 0
+
+
+def _import_into(args):
+    from mialaw.empirical.interchange import import_runs
+
+    return import_runs(
         args.dirs,
         args.out,
         shots=args.shots,
@@ -139,13 +148,13 @@ def _import(args) -> int:
         preset=args.preset,
         epoch=_epoch(args.epoch),
     )
-    print(f"imported {len(args.dirs)} folder(s) into {out}; fit with: mialaw empirical fit {out}")
-    return 0
 
 
 def _export(args) -> int:
     from mialaw.empirical.interchange import export_run
+    from mialaw.paper.lock import writing
 
-    written = export_run(args.run, args.out)
+    with writing(args.out):
+        written = export_run(args.run, args.out)
     print(f"wrote {len(written)} cell(s) in the reference layout under {args.out}")
     return 0

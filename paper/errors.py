@@ -111,9 +111,25 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+@contextlib.contextmanager
+def _warnings_on_one_line(command: str) -> Iterator[None]:
+    """Warnings as ``mialaw COMMAND: warning: ...`` (no source line) while a command runs."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"mialaw {command}: warning: {_one_line(str(message))}", file=file or sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def guarded(command: str, call: Callable[[], int], *, debug: bool = False, where=None) -> int:
     """``call()``'s status; any exception becomes one line on stderr and ``SystemExit``."""
-    with signals_raise():
+    with signals_raise(), _warnings_on_one_line(command):
         try:
             return call()
         except SystemExit:

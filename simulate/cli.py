@@ -13,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_game_arguments(parser)
     _add_attack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument(
         "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
     )
@@ -201,6 +202,7 @@ def _write(result, out: str) -> None:
 
 
 def run(args) -> int:
+    import contextlib
     import math
 
     from .sweep import SweepConfig, run_sweep
@@ -229,11 +231,14 @@ def run(args) -> int:
     )
     # Imported here: the command line may use the top layer; the sweep itself never does.
     from mialaw.paper.executors import executor_for
+    from mialaw.paper.lock import writing
 
-    with executor_for(args) as executor:
-        result = run_sweep(config, progress=True, executor=executor)
-    if args.out:
-        _write(result, args.out)
+    # --out's lock (and its check: a folder, not a file) before anything is computed.
+    with writing(args.out) if args.out else contextlib.nullcontext():
+        with executor_for(args) as executor:
+            result = run_sweep(config, progress=not args.no_progress, executor=executor)
+        if args.out:
+            _write(result, args.out)
     if args.json:
         print(result.dumps())
     else:
