@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .fit_quality import QUALITY_COLUMNS
+
 # Published anchors (theory/science.md, section 1; arXiv 2402.06674).
 PUBLISHED_SLOPE_AVERAGE = -0.5
 PUBLISHED_QUANTILE_SLOPES = {0.99: -0.56, 0.999: -0.57, 0.9999: -0.48, 1.0: -0.27}
@@ -90,6 +92,7 @@ SLOPE_COLUMNS = [
     "n",
     "shots",
     "published",
+    *QUALITY_COLUMNS,
 ]
 
 
@@ -157,59 +160,15 @@ def _simulated_slopes(results: dict) -> list[dict]:
 
 
 def _empirical_slopes(results: dict) -> list[dict]:
+    """Every real-model law recomputed from its run's points (``fit_quality``): slope, χ²/dof,
+    p, the asymptotic slope of a + b·log10 S + c/√S and the saturation cut used."""
+    from .fit_quality import empirical_slope_rows
+
     rows = []
     for res in empirical_results(results):
-        for f in res["fit"]["power_law"]:
-            if "error" in f or f["attack"] not in ATTACK_NAMES:
-                continue
-            rows.append(
-                {
-                    "source": f"{res['label']} ({ATTACK_NAMES[f['attack']]})",
-                    "setting": f"C={f['classes']}",
-                    "fpr": f["fpr"],
-                    "slope": f["slope"],
-                    "ci_low": f["slope_ci"][0],
-                    "ci_high": f["slope_ci"][1],
-                    "n": f["n"],
-                    "shots": _shots_range(f),
-                    "published": PUBLISHED_SLOPE_AVERAGE,
-                }
-            )
-        for f in res["fit"]["per_example"]["quantile_fits"]:
-            if "error" in f:
-                continue
-            q = f["quantile"]
-            label = "maximum" if q >= 1 else f"{100 * q:g}th percentile"
-            rows.append(
-                {
-                    "source": f"{res['label']} ({label} example)",
-                    "setting": f"C={f['classes']}",
-                    "fpr": f["fpr"],
-                    "slope": f["slope"],
-                    "ci_low": f["slope_ci"][0],
-                    "ci_high": f["slope_ci"][1],
-                    "n": f["n"],
-                    "published": PUBLISHED_QUANTILE_SLOPES.get(q),
-                }
-            )
-        for f in res["fit"]["per_example"].get("gap_fits", []):
-            if "error" in f:
-                continue
-            q = f["quantile"]
-            label = "maximum" if q >= 1 else f"{100 * q:g}th percentile"
-            rows.append(
-                {
-                    "source": f"{res['label']} ({label} example, gap)",
-                    "setting": f"C={f['classes']}",
-                    "fpr": None,
-                    "slope": f["slope"],
-                    "ci_low": f["slope_ci"][0],
-                    "ci_high": f["slope_ci"][1],
-                    "n": f["n"],
-                    "shots": _shots_range(f),
-                    "published": None,
-                }
-            )
+        rows += empirical_slope_rows(
+            res, ATTACK_NAMES, PUBLISHED_SLOPE_AVERAGE, PUBLISHED_QUANTILE_SLOPES
+        )
     return rows
 
 
@@ -452,104 +411,37 @@ DP_COLUMNS = [
     "gap_most_vulnerable",
     "gap_most_vulnerable_low",
     "gap_most_vulnerable_high",
+    "largest_measured_shots",
+    "average_decades_beyond_data",
+    "most_vulnerable_decades_beyond_data",
+    "gap_decades_beyond_data",
+    "decades_beyond_data",
+    "extrapolated",
     "published_average",
     "published_most_vulnerable",
 ]
 
 
-def _shots_from_gap(law: dict, eps: float, delta: float, alpha: float) -> list:
-    """S at which the maximum example's gap law |Δ̂|(S) brings Gaussian LiRA's TPR,
-    Φ(Φ⁻¹(α) + |Δ̂|), down to the DP bound e^ε·α + δ: (estimate, low, high) by the pivoted
-    slope interval; None where the law does not fall."""
-    from scipy.special import ndtri
-
-    bound = min(math.exp(eps) * alpha + delta, 1 - 1e-12)
-    needed = float(ndtri(bound) - ndtri(alpha))  # the gap at which TPR meets the bound
-    out = []
-    for slope, icept in _pivoted(law):
-        if slope >= 0:
-            out.append(None)
-            continue
-        out.append(math.ceil(10 ** ((math.log10(needed) - icept) / slope)))
-    return out
-
-
 def dp_rows(results: dict, profile) -> list[dict]:
-    """Shots per class at which the attack first falls inside an (ε, δ)-DP bound."""
-    from mialaw.theory.dp import dp_shots_from_power_law
+    """Shots per class at which the attack first falls inside an (ε, δ)-DP bound: the exact
+    theory, and the headline run's laws inverted with a bootstrap over the fit's start and the
+    points' errors (``dp_bootstrap``), two significant digits, with how far each value reaches
+    beyond the largest measured S."""
+    from .dp_bootstrap import dp_law_columns, headline_laws
 
     theory = {(r["epsilon"], r["fpr"]): r for r in (results.get("theory") or {}).get("dp", [])}
-    laws = _empirical_laws(results)
+    laws = headline_laws(headline_run(results))
     rows = []
     for eps in profile.epsilons:
         for alpha in profile.fpr:
             row = {"epsilon": eps, "fpr": alpha}
             t = theory.get((eps, alpha))
             row["theory_average"] = math.ceil(t["shots"]) if t else None
-            for column, law in (
-                ("empirical_average", laws.get(("average", alpha))),
-                ("empirical_most_vulnerable", laws.get(("maximum", alpha))),
-            ):
-                if law is None:
-                    continue
-                # The slope's interval, the line pivoting about the fit's centre (where the
-                # fitted value is best known), gives an interval of shots.
-                for suffix, (slope, icept) in zip(("", "_low", "_high"), _pivoted(law)):
-                    try:
-                        res = dp_shots_from_power_law(slope, icept, eps, profile.delta, alpha)
-                    except ValueError:  # a law that does not fall (enough): never inside
-                        continue
-                    row[column + suffix] = res.shots_ceil  # whole shots per class
-                if row.get(column + "_low") and row.get(column + "_high"):
-                    lo, hi = sorted((row[column + "_low"], row[column + "_high"]))
-                    row[column + "_low"], row[column + "_high"] = lo, hi
-            gap = laws.get(("maximum-gap", None))
-            if gap is not None:
-                found = _shots_from_gap(gap, eps, profile.delta, alpha)
-                est, bounds = found[0], sorted(v for v in found[1:] if v is not None)
-                row["gap_most_vulnerable"] = est
-                if len(bounds) == 2:
-                    row["gap_most_vulnerable_low"], row["gap_most_vulnerable_high"] = bounds
+            row |= dp_law_columns(laws, eps, profile.delta, alpha)
             row["published_average"] = PUBLISHED_DP_SHOTS.get((eps, alpha))
             row["published_most_vulnerable"] = PUBLISHED_DP_WORST if eps == 1.0 else None
             rows.append(row)
     return rows
-
-
-def _pivoted(law: dict):
-    """(slope, intercept) at the estimate and at both ends of the slope's interval, each line
-    through the fit's centre (mean log10 S of the fitted points, its fitted value)."""
-    centre = law["centre"]
-    y = law["intercept"] + law["slope"] * centre
-    for slope in (law["slope"], *law["slope_ci"]):
-        if slope is None:
-            continue
-        yield slope, y - slope * centre
-
-
-def _empirical_laws(results: dict) -> dict:
-    """The headline run's C = 2 LiRA laws (average and maximum example), with their intervals."""
-    laws = {}
-    run = headline_run(results)
-    if run is None:
-        return laws
-    fits = run["fit"]
-
-    def law(f):
-        shots = [s for s, k in zip(f["shots"], f["kept"]) if k] if "shots" in f else []
-        centre = float(np.mean(np.log10(shots))) if shots else 0.0
-        return {k: f[k] for k in ("slope", "intercept", "slope_ci")} | {"centre": centre}
-
-    for f in fits["power_law"]:
-        if "error" not in f and f["attack"] == "lira_online" and f["classes"] == 2:
-            laws[("average", f["fpr"])] = law(f)
-    for f in fits["per_example"]["quantile_fits"]:
-        if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
-            laws[("maximum", f["fpr"])] = law(f)
-    for f in fits["per_example"].get("gap_fits", []):
-        if "error" not in f and f["quantile"] >= 1 and f["classes"] == 2:
-            laws[("maximum-gap", None)] = law(f)
-    return laws
 
 
 # --------------------------------------------------------------------------- per-example

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import norm
 
 from mialaw.empirical.analysis import _gap_fits
-from mialaw.paper.tables import _shots_from_gap
+from mialaw.paper.dp_bootstrap import dp_shots_bootstrap, gap_target
 
 
 def _rows(gaps, shots, above=None):
@@ -33,17 +33,20 @@ def test_gap_law_is_fitted_from_the_peak_on_and_recovers_the_exponent():
 
 
 def test_shots_from_the_gap_law_meet_the_dp_bound():
-    slope, centre = -0.3, 2.0
-    law = {"slope": slope, "intercept": 1.0, "slope_ci": [-0.4, -0.2], "centre": centre}
+    slope, icept = -0.3, 1.0
     eps, delta, alpha = 1.0, 1e-5, 0.01
-    est, low_slope, high_slope = _shots_from_gap(law, eps, delta, alpha)
-    gap = 10 ** (1.0 + slope * math.log10(est))
+    shots = [64.0, 128.0, 256.0, 512.0, 1024.0]
+    log_gap = [icept + slope * math.log10(s) for s in shots]
+    found = dp_shots_bootstrap(shots, log_gap, 0.0, gap_target(eps, delta, alpha), weighted=False)
+    est = found.estimate
+    gap = 10 ** (icept + slope * math.log10(est))
     tpr = norm.cdf(norm.ppf(alpha) + gap)  # Gaussian LiRA at that gap: just inside the bound
     assert tpr <= math.exp(eps) * alpha + delta
     assert tpr == pytest.approx(math.exp(eps) * alpha + delta, rel=1e-3)
-    # A steeper law reaches the bound sooner: the interval brackets the estimate.
-    assert low_slope < est < high_slope
-    assert (
-        _shots_from_gap(law | {"slope": 0.1, "slope_ci": [0.0, 0.2]}, eps, delta, alpha)
-        == [None] * 3
-    )
+    # One shot fewer is still outside the bound.
+    gap = 10 ** (icept + slope * math.log10(est - 1))
+    assert norm.cdf(norm.ppf(alpha) + gap) > math.exp(eps) * alpha + delta
+    # A law that does not fall never reaches it.
+    rising = [icept + 0.1 * math.log10(s) for s in shots]
+    found = dp_shots_bootstrap(shots, rising, 0.0, gap_target(eps, delta, alpha), weighted=False)
+    assert math.isinf(found.estimate) and found.never == 1.0
