@@ -106,6 +106,35 @@ def test_reference_preset_is_median_and_population_std():
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("rotation", ["pairs", "loo"])
+def test_fast_median_equals_np_median_of_each_targets_list(rotation):
+    """The compiled median (order statistics selected once per example, corrected per target)
+    is exactly np.median of each target's IN and OUT list: odd and even lists, ties, lists that
+    are all one value, one value left."""
+    from mialaw.theory import lira
+
+    rng = np.random.default_rng(21)
+    for models, examples, queries in ((4, 30, 2), (9, 40, 1), (16, 35, 3), (40, 20, 2)):
+        if rotation == "pairs" and models % 2:
+            continue
+        keep = paired_keep(rng, models, examples) if rotation == "pairs" else None
+        keep = keep if keep is not None else rng.random((models, examples)) < rng.uniform(0.2, 0.8)
+        stats = np.round(rng.normal(size=(models, examples, queries)), 1)  # many ties
+        stats[:, :3] = 0.25  # every value equal
+        targets = np.arange(models)
+        removed = lira._removed(keep, targets, rotation)
+        centred = lira._centred(keep, stats)
+        for side in (True, False):
+            member = keep if side else ~keep
+            counts = member.sum(0)[None, :] - sum(member[r].astype(int) for r in removed)
+            got = lira._median(centred, stats, side, removed, counts)
+            for t in targets:
+                gone = {int(r[t]) for r in removed}
+                for n in np.flatnonzero(counts[t] > 0):
+                    rows = [m for m in np.flatnonzero(member[:, n]) if m not in gone]
+                    np.testing.assert_array_equal(got[t, n], np.median(stats[rows, n], 0))
+
+
 def test_pairs_leave_equal_in_and_out_shadows_so_null_scores_are_untilted():
     """Statistics that ignore membership: under pairs a member's score has the law of a
     non-member's (mean difference within noise); leave-one-out tilts members down."""

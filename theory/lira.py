@@ -133,8 +133,8 @@ def _centred(keep, stats):
     s1_in = np.einsum("nqm,nm->nq", d, w)
     s2_in = np.einsum("nqm,nqm,nm->nq", d, d, w)
     # Not Σd² − Σ_in d²: when the OUT values nearly agree that difference loses their spread.
-    s2_out = np.einsum("nqm,nqm,nm->nq", d, d, 1.0 - w)
-    return {"centre": centre, "d": d, True: (s1_in, s2_in), False: (-s1_in, s2_out)}
+    s2_out = np.einsum("nqm,nqm,nm->nq", d, d, np.subtract(1.0, w, out=w))
+    return {"centre": centre, "d": d, "keep": keep, True: (s1_in, s2_in), False: (-s1_in, s2_out)}
 
 
 def _moments(centred, member, side, removed, counts, variance, ddof):
@@ -172,42 +172,31 @@ def _moments(centred, member, side, removed, counts, variance, ddof):
     return mean_d, np.maximum(var, _MIN_VAR)
 
 
-def _median(values, member, removed, counts):
-    """Median over the shadow models where ``member``, without re-sorting per target.
+def _median(centred, values, side, removed, counts):
+    """Median over the shadow models on ``side`` (IN: True), per target (T, N, Q), without
+    sorting per target: under either rotation a target removes at most one value of each
+    example's list (loo: the target itself; pairs: the target or its partner, whichever is on
+    this side), so each example's few middle order statistics, selected once for both sides,
+    give every target's median (``mialaw.theory.median_kernel``, compiled; the same values as
+    sorting each list)."""
+    from . import median_kernel
 
-    Sort each example's member values once. Under either rotation a target removes at most one
-    member value of each example (loo: the target itself; pairs: the target or its partner,
-    whichever is a member): removing rank r from a sorted list v of length k + 1 leaves
-    w[j] = v[j] (j < r) or v[j + 1] (j >= r), whose median is read off directly.
-    """
-    masked = np.where(member[:, :, None], values, np.inf)
-    order = np.argsort(masked, axis=0, kind="stable")
-    v = np.take_along_axis(masked, order, axis=0)  # (M, N, Q), member values first
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(values.shape[0])[:, None, None], axis=0)
-    r = np.full((len(removed[0]),) + values.shape[1:], values.shape[0])  # past the end: none
-    for models in removed:
-        hit = member[models][:, :, None]
-        r = np.where(hit, rank[models], r)
-    k = np.broadcast_to(counts[:, :, None], r.shape)
-
-    def pick(j):
-        return _gather(v, np.where(j >= r, j + 1, j))
-
-    return 0.5 * (pick((k - 1) // 2) + pick(k // 2))
-
-
-def _gather(v: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """v[(M, N, Q)] gathered at model positions j (T, N, Q) -> (T, N, Q)."""
-    n_idx = np.arange(v.shape[1])[None, :, None]
-    q_idx = np.arange(v.shape[2])[None, None, :]
-    return v[j, n_idx, q_idx]
+    # Contiguous arrays: one compiled specialisation of each kernel (cached on disk).
+    keep = np.ascontiguousarray(centred["keep"])
+    values = np.ascontiguousarray(values)
+    if "windows" not in centred:
+        win_in, base_in, win_out, base_out = median_kernel.order_windows(values, keep)
+        centred["windows"] = {True: (win_in, base_in), False: (win_out, base_out)}
+    window, base = centred["windows"][side]
+    gone = np.stack([np.asarray(r, dtype=np.int64) for r in removed])
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    return median_kernel.rotated_medians(window, base, values, keep, side, gone, counts)
 
 
 def _gaussian(stats, centred, member, side, removed, counts, variance, centre, ddof):
     mean, var = _moments(centred, member, side, removed, counts, variance, ddof)
     if centre == "median":
-        mean = _median(stats, member, removed, counts)
+        mean = _median(centred, stats, side, removed, counts)
     return mean, var
 
 

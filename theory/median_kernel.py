@@ -1,0 +1,154 @@
+"""Compiled medians for LiRA's median centre (``mialaw.theory.lira``, ``centre="median"``).
+
+A target removes at most one value of each example's IN (resp. OUT) list (pair rotation: the
+target or its partner, whichever is on that side; leave-one-out: the target, if it is). The
+median of the K member values less one value x is read off a window of at most three order
+statistics of all K values, found once per example by selection (no sort, no per-target work
+over the models):
+
+* ``order_windows``: per example and query, for the IN and the OUT values in one pass, the
+  order statistics v[b], v[b + 1], v[b + 2] of the K values, b = max((K − 2) // 2, 0)
+  (positions past K − 1 hold +inf and are never read);
+* ``rotated_medians``: per target, k = K − 1 values remain when a member value x is removed, and
+  the sorted remainder w has w[j] = v[j + 1] if v[j] >= x else v[j] (v[j] >= x exactly when j is
+  at or past x's rank; among ties either copy leaves the same values), so the median
+  0.5·(w[(k − 1) // 2] + w[k // 2]) needs only the window and x; with nothing removed, w = v.
+
+The values are order statistics of the inputs, so the medians are the same bits as sorting
+every target's list (``tests/test_lira.py`` holds them equal to ``np.median``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# Serial kernels: the work is one pass over the statistics, and a parallel launch costs more than
+# it saves on a busy machine (and compiles several times slower).
+BLOCK = 32  # examples per block: a block's rows of every model are gathered once
+
+
+@nb.njit(inline="always")
+def _median_of_three(x, y, z):
+    return max(min(x, y), min(max(x, y), z))
+
+
+@nb.njit(inline="always")
+def _select(a, lo, hi, k):
+    """Rearrange a[lo..hi] so that a[k] holds its k-th smallest value, with values <= it before
+    and >= it after: quickselect with a median-of-three pivot and branch-free partitions (random
+    data would mispredict every other branch), in two passes (< pivot, then == pivot) so that
+    repeated values cost linear time."""
+    while hi > lo:
+        pivot = _median_of_three(a[lo], a[(lo + hi) >> 1], a[hi])
+        split = lo
+        for i in range(lo, hi + 1):  # values < pivot to the front
+            x = a[i]
+            a[i] = a[split]
+            a[split] = x
+            split += x < pivot
+        if k < split:
+            hi = split - 1
+            continue
+        end = split
+        for i in range(split, hi + 1):  # then values == pivot (none is smaller here)
+            x = a[i]
+            a[i] = a[end]
+            a[end] = x
+            end += x <= pivot
+        if k < end:  # a[split..end-1] == pivot
+            return
+        lo = end
+
+
+@nb.njit(inline="always")
+def _window_of(a, count, base, out):
+    """out[0..2] = order statistics base, base + 1, base + 2 of a[0..count-1] (+inf past the
+    end); a is reordered."""
+    out[0] = np.inf
+    out[1] = np.inf
+    out[2] = np.inf
+    if count == 0:
+        return
+    _select(a, 0, count - 1, base)
+    out[0] = a[base]
+    first = np.inf
+    second = np.inf
+    for i in range(base + 1, count):  # the two smallest values above position base
+        x = a[i]
+        if x < first:
+            second = first
+            first = x
+        elif x < second:
+            second = x
+    out[1] = first
+    out[2] = second
+
+
+@nb.njit(cache=True)
+def order_windows(stats, keep):
+    """The IN and the OUT windows of ``stats`` (M, N, Q) under ``keep`` (M, N) bool, in one pass:
+    (window_in (N, Q, 3), base_in (N,), window_out, base_out); see the module docstring."""
+    models, examples, queries = stats.shape
+    window_in = np.empty((examples, queries, 3))
+    window_out = np.empty((examples, queries, 3))
+    base_in = np.empty(examples, np.int64)
+    base_out = np.empty(examples, np.int64)
+    blocks = (examples + BLOCK - 1) // BLOCK
+    for b in range(blocks):
+        lo = b * BLOCK
+        width = min(lo + BLOCK, examples) - lo
+        # The block gathered once, model by model (contiguous rows), as (example, query, model):
+        # IN values from the front, OUT values from the back.
+        values = np.empty((width, queries, models))
+        n_in = np.zeros(width, np.int64)
+        for m in range(models):
+            for j in range(width):
+                member = keep[m, lo + j]
+                c = n_in[j]
+                at = c if member else models - 1 - (m - c)
+                for q in range(queries):
+                    values[j, q, at] = stats[m, lo + j, q]
+                n_in[j] = c + member
+        for j in range(width):
+            k_in = n_in[j]
+            k_out = models - k_in
+            base_in[lo + j] = max((k_in - 2) // 2, 0)
+            base_out[lo + j] = max((k_out - 2) // 2, 0)
+            for q in range(queries):
+                row = values[j, q]
+                _window_of(row[:k_in], k_in, base_in[lo + j], window_in[lo + j, q])
+                _window_of(row[k_in:], k_out, base_out[lo + j], window_out[lo + j, q])
+    return window_in, base_in, window_out, base_out
+
+
+@nb.njit(cache=True)
+def rotated_medians(window, base, stats, keep, side, removed, counts):
+    """Medians (T, N, Q) of each target's values on ``side`` (True: IN, where ``keep``; False:
+    OUT) from that side's window: ``removed`` (R, T) are the models each target removes (one
+    counts where it is on ``side``), ``counts`` (T, N) the values left."""
+    targets = removed.shape[1]
+    examples, queries = window.shape[0], window.shape[1]
+    out = np.empty((targets, examples, queries))
+    for t in range(targets):
+        for n in range(examples):
+            gone = -1
+            for r in range(removed.shape[0]):
+                if keep[removed[r, t], n] == side:
+                    gone = removed[r, t]
+            k = counts[t, n]
+            if k < 1:  # no value left: no median (callers require k >= 1)
+                out[t, n, :] = np.nan
+                continue
+            lo = (k - 1) // 2 - base[n]
+            hi = k // 2 - base[n]
+            if gone < 0:
+                for q in range(queries):
+                    out[t, n, q] = 0.5 * (window[n, q, lo] + window[n, q, hi])
+                continue
+            for q in range(queries):
+                x = stats[gone, n, q]
+                a = window[n, q, lo + np.int64(window[n, q, lo] >= x)]
+                b = window[n, q, hi + np.int64(window[n, q, hi] >= x)]
+                out[t, n, q] = 0.5 * (a + b)
+    return out
