@@ -133,12 +133,13 @@ def dp_shots_bootstrap(
 
 
 def sig2(value) -> str | None:
-    """Two significant digits: "160", "2900", "34000", "3.0e+06"; "inf" for never."""
+    """Two significant digits: "160", "2900", "34000", "3.0e+06"; "never" where the law does not
+    reach the bound."""
     if value is None:
         return None
     value = float(value)
     if math.isinf(value):
-        return "inf"
+        return "never"
     if abs(value) < 1e5:
         return f"{float(f'{value:.2g}'):.0f}"
     return f"{value:.1e}"

@@ -65,8 +65,8 @@ class Law:
             lo, hi = f.shots_range
             out |= {
                 "slope": f.slope.estimate,
-                "ci_low": f.slope.lower,
-                "ci_high": f.slope.upper,
+                "ci_low": _finite(f.slope.lower),  # None, not ±inf, without residual dof
+                "ci_high": _finite(f.slope.upper),
                 "n": f.n,
                 "shots": f"{lo:g}-{hi:g}",
                 "chi2_dof": _finite(f.chi2_dof),
@@ -76,11 +76,11 @@ class Law:
             b, c = self.corrected.slope, self.corrected.c
             out |= {
                 "asymptotic_slope": b.estimate,
-                "asymptotic_low": b.lower,
-                "asymptotic_high": b.upper,
+                "asymptotic_low": _finite(b.lower),
+                "asymptotic_high": _finite(b.upper),
                 "c": c.estimate,
-                "c_low": c.lower,
-                "c_high": c.upper,
+                "c_low": _finite(c.lower),
+                "c_high": _finite(c.upper),
             }
         return out
 

@@ -84,7 +84,7 @@ def test_two_significant_digits():
         "3.0e+06",
         "4.5e+07",
     ]
-    assert sig2(math.inf) == "inf" and sig2(None) is None
+    assert sig2(math.inf) == "never" and sig2(None) is None
 
 
 def _headline_results(slope_avg=-0.5, slope_gap=-0.3):
