@@ -131,6 +131,10 @@ def _run(args) -> int:
         names = _image_names(args.images)
         names = names if len(names) == len(labels) else None
     elif args.features is not None and args.labels is not None:
+        from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
+
+        needed = 4 * (npy_bytes(args.features, itemsize=8) + npy_bytes(args.labels, itemsize=8))
+        check_memory(BASE_BYTES + needed, f"auditing {args.features}", "audit fewer examples")
         features = _load_npy(args.features, "features")
         labels = _load_npy(args.labels, "labels")
         backbone, names = "given", None

@@ -28,6 +28,7 @@ the cell-defining settings match, and fails otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def _option(text: str):
@@ -162,9 +163,22 @@ def _run(args) -> int:
     # Imported here: the command line may use the top layer; the sweep itself never does.
     from mialaw.paper.executors import executor_for
     from mialaw.paper.lock import writing
+    from mialaw.paper.resources import check_memory, empirical_run_bytes
+
+    needed = empirical_run_bytes(
+        classes=config.classes,
+        shots=config.shots,
+        seeds=config.seeds,
+        shadows=config.shadows,
+        population=config.rmia_population,
+        queries=2 if config.flip else 1,
+        options=options,
+        workers=args.workers,
+    )
+    check_memory(needed, "this run", "lower --shots, --classes, --shadows, --seeds or --workers")
 
     # The folder's lock before anything is written or any worker started (one run per folder).
-    with writing(args.out), executor_for(args) as executor:
+    with writing(args.out), _quiet(args.no_progress), executor_for(args) as executor:
         out = args.out
         if executor is not None:  # workers may run in another folder: they need the full path
             from pathlib import Path
@@ -173,6 +187,21 @@ def _run(args) -> int:
         result = run_sweep(config, out, progress=not args.no_progress, executor=executor)
     _print(result, args.json)
     return 0
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """``--no-progress`` for the feature extraction too (its workers inherit the variable)."""
+    import os
+
+    previous = os.environ.get("MIALAW_NO_PROGRESS")
+    if quiet:
+        os.environ["MIALAW_NO_PROGRESS"] = "1"
+    try:
+        yield
+    finally:
+        if quiet and previous is None:
+            os.environ.pop("MIALAW_NO_PROGRESS", None)
 
 
 def _fit(args) -> int:

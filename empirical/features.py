@@ -24,6 +24,7 @@ rounding (about 1e-6 relative), and either engine's features are bit-identical a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 import warnings
@@ -186,6 +187,8 @@ def extract_features(
     extract = backbone.extract if fast else backbone.extract_reference
     n = images.shape[0]
     chunks = []
+    # MIALAW_NO_PROGRESS=1 (set by the command line's --no-progress, inherited by its workers)
+    progress = progress and os.environ.get("MIALAW_NO_PROGRESS") != "1"
     with tqdm(
         total=n, desc=desc or backbone.name, unit="img", file=sys.stderr, disable=not progress
     ) as bar:

@@ -105,12 +105,24 @@ def _warn_to_stderr():
     warnings.showwarning = show
 
 
+def _check_memory(paths) -> None:
+    """The score arrays under ``paths`` (from their .npy headers) fit in memory, read as float64
+    and stacked (about three copies)."""
+    from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
+
+    needed = BASE_BYTES + 3 * sum(npy_bytes(p, itemsize=8) for p in paths)
+    check_memory(
+        needed, f"reading the score arrays under {', '.join(map(str, paths))}"[:200], "score less"
+    )
+
+
 def _score(args) -> int:
     import json
 
     from mialaw.empirical.interchange import read_scores, score_arrays
 
     _warn_to_stderr()
+    _check_memory([args.path])
     arrays = read_scores(args.path, epoch=_epoch(args.epoch))
     scored = score_arrays(arrays, fpr=tuple(args.fpr), targets=args.targets, preset=args.preset)
     if args.json:
@@ -127,6 +139,7 @@ def _import(args) -> int:
     from mialaw.paper.lock import writing
 
     _warn_to_stderr()
+    _check_memory(args.dirs)
     with writing(args.out):
         out = _import_into(args)
     print(f"imported {len(args.dirs)} folder(s) into {out}; fit with: mialaw empirical fit {out}")

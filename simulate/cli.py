@@ -7,6 +7,7 @@ when the command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,6 +179,25 @@ def _table(result) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _atomic(path):
+    """A text file written whole or not at all: ``.NAME.<random>.tmp``, then renamed (removed on
+    any error; one left by a killed run is swept when the folder is next locked)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            yield fh
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _write(result, out: str) -> None:
     import csv
     import json
@@ -188,9 +208,10 @@ def _write(result, out: str) -> None:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     data = result.to_json()
-    (folder / "sweep.json").write_text(json.dumps(data, indent=1))
+    with _atomic(folder / "sweep.json") as fh:
+        fh.write(json.dumps(data, indent=1))
     rows = data["points"]
-    with open(folder / "points.csv", "w", newline="") as fh:
+    with _atomic(folder / "points.csv") as fh:
         keys = list(rows[0])
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()
@@ -201,14 +222,41 @@ def _write(result, out: str) -> None:
     plot_sweep(result, folder / "advantage.png")
 
 
+def _check_memory(args) -> None:
+    """σ in its range and the sweep's memory (estimated from the arguments) available, before
+    anything is allocated."""
+    from mialaw.paper.resources import check_memory, simulate_bytes
+    from mialaw.theory.cli import check_sigma
+
+    sigma = check_sigma(args.sigma)
+    if args.dim < 1 or args.targets < 1 or args.shadows < 0 or args.target_models < 0:
+        return  # the sweep's own checks say what is wrong
+    dedicated = args.target_models if args.evaluation == "dedicated" else 0
+    needed = simulate_bytes(
+        dim=args.dim,
+        sigma=sigma,
+        classes=args.classes,
+        targets=int(args.targets),
+        attack=args.attack,
+        shadows=args.shadows,
+        target_models=dedicated,
+        workers=args.workers or 1,
+    )
+    check_memory(
+        needed,
+        f"--targets {int(args.targets)} --dim {args.dim} ({args.attack})",
+        "lower --targets, --shadows, --workers or --dim",
+    )
+
+
 def run(args) -> int:
-    import contextlib
     import math
 
     from .sweep import SweepConfig, run_sweep
 
     if not math.isfinite(args.targets) or args.targets != int(args.targets):
         raise ValueError(f"--targets must be an integer; got {args.targets!r}")
+    _check_memory(args)
     config = SweepConfig(
         dim=args.dim,
         sigma=args.sigma,

@@ -80,7 +80,9 @@ def _model_arguments(parser, *, dim_required):
     parser.add_argument(
         "--dim", type=int, required=dim_required, default=None if dim_required else 64, metavar="D"
     )
-    parser.add_argument("--sigma", type=float, default=1.0, metavar="SIG", help="noise σ (1)")
+    parser.add_argument(
+        "--sigma", type=float, default=1.0, metavar="SIG", help="noise σ in [1e-4, 1e100] (1)"
+    )
     parser.add_argument("--classes", type=int, default=2, metavar="C", help="classes (2)")
 
 
@@ -94,6 +96,35 @@ def _test_argument(parser):
 
 
 # --------------------------------------------------------------------------- helpers
+# σ's allowed range: below, the quadrature's panels (spaced on the scale 1/σ) outgrow any memory;
+# above, σ² overflows. Class means are unit vectors, so σ is the noise relative to their spacing.
+SIGMA_RANGE = (1e-4, 1e100)
+
+
+def check_sigma(sigma, option: str = "--sigma") -> float:
+    """``sigma`` as a float in ``SIGMA_RANGE``; ValueError naming the range otherwise."""
+    lo, hi = SIGMA_RANGE
+    if not (isinstance(sigma, (int, float)) and lo <= sigma <= hi):
+        raise ValueError(f"{option} must lie in [{lo:g}, {hi:g}]; got {sigma!r}")
+    return float(sigma)
+
+
+def model_for(args):
+    """The Gaussian model of ``--dim --sigma --classes``, after checking σ's range and that the
+    exact theory's memory fits (before anything of size d is allocated)."""
+    from mialaw.paper.resources import check_memory, theory_bytes
+    from mialaw.theory.model import GaussianModel
+
+    sigma = check_sigma(args.sigma)
+    if isinstance(args.dim, int) and isinstance(args.classes, int) and args.dim >= 1:
+        check_memory(
+            theory_bytes(args.dim, sigma, args.classes),
+            f"the exact theory at --dim {args.dim} --sigma {sigma:g}",
+            "lower --dim (memory grows like d^0.6) or raise --sigma (like 1/σ below 1)",
+        )
+    return GaussianModel(args.dim, classes=args.classes, sigma=sigma)
+
+
 def _finite(x):
     x = float(x)
     return x if math.isfinite(x) else None
@@ -102,6 +133,11 @@ def _finite(x):
 def _load_target(path, dim):
     import numpy as np
 
+    from mialaw.paper.resources import npy_shape
+
+    header = npy_shape(path)
+    if header is not None and header[0] != (dim,):  # refused before its data are read
+        raise ValueError(f"--target must hold one vector of shape ({dim},); got {header[0]}")
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -123,9 +159,9 @@ def _tpr(args) -> int:
     import numpy as np
 
     from mialaw.theory import average, exact
-    from mialaw.theory.model import GaussianModel, check_fpr, check_shots
+    from mialaw.theory.model import check_fpr, check_shots
 
-    model = GaussianModel(args.dim, classes=args.classes, sigma=args.sigma)
+    model = model_for(args)
     shots = check_shots(args.shots)
     fpr = check_fpr(args.fpr)
     mode = "pooled" if args.pooled else "target" if args.target else "average"
@@ -231,13 +267,12 @@ def _print_tpr_table(settings, points, n_shots):
 # --------------------------------------------------------------------------- dp-shots
 def _dp_shots(args) -> int:
     from mialaw.theory import dp
-    from mialaw.theory.model import GaussianModel
 
     rows = []
     model = None
     x = None
     if args.power_law is None:
-        model = GaussianModel(args.dim, classes=args.classes, sigma=args.sigma)
+        model = model_for(args)
         if args.target:
             x = _load_target(args.target, args.dim)
     for fpr in args.fpr:
