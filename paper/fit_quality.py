@@ -196,6 +196,48 @@ def run_laws(res: dict, level: float = 0.95) -> dict:
     }
 
 
+def _saturation_masks(adv, fpr, base) -> dict:
+    from mialaw.theory.metrics import unsaturated
+
+    sat = np.nan_to_num(adv, nan=np.inf)
+    return {cut: base & unsaturated(sat, fpr, cut) for cut in (CUT_STRICT, CUT_LOOSE)}
+
+
+def simulated_laws(res: dict, level: float = 0.95) -> dict:
+    """The simulated sweep's laws per (α, "pooled" | "per_example"), recomputed from its points
+    by the sweep's rule (resolvable, detected, S >= fit_min_shots; the per-example oracle:
+    interval above α) and the saturation rule above."""
+    from mialaw.simulate.sweep import _log10_se
+
+    cfg, out = res["config"], {}
+    for alpha in cfg["fpr"]:
+        pts = sorted((p for p in res["points"] if p["fpr"] == alpha), key=_by_shots)
+        if not pts:
+            continue
+        shots = np.array([p["shots"] for p in pts], dtype=np.float64)
+        enough = shots >= cfg.get("fit_min_shots", 1)
+        adv = np.array([np.nan if p["advantage"] is None else p["advantage"] for p in pts])
+        sigma = np.array(
+            [
+                np.nan if p.get("log10_advantage_se") is None else p["log10_advantage_se"]
+                for p in pts
+            ]
+        )
+        base = enough & np.array([bool(p.get("resolvable") and p["detected"]) for p in pts])
+        key = {"fpr": alpha, "kind": "pooled"}
+        out[(alpha, "pooled")] = _law(
+            key, shots, adv, sigma, _saturation_masks(adv, alpha, base), level
+        )
+        if all(p.get("per_example_tpr") is not None for p in pts):
+            adv = np.array([p["per_example_tpr"] for p in pts]) - alpha
+            ci = np.array([p["per_example_tpr_ci"] for p in pts], dtype=np.float64)
+            sigma = _log10_se(ci[:, 0], ci[:, 1], adv, cfg.get("level", level))
+            masks = _saturation_masks(adv, alpha, enough & (ci[:, 0] > alpha))
+            key = {"fpr": alpha, "kind": "per_example"}
+            out[(alpha, "per_example")] = _law(key, shots, adv, sigma, masks, level)
+    return out
+
+
 def _match(laws: list[Law], entry: dict, names) -> Law | None:
     return next((law for law in laws if all(law.key[k] == entry[k] for k in names)), None)
 

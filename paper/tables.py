@@ -130,6 +130,9 @@ def _theory_slopes(results: dict) -> list[dict]:
 
 
 def _simulated_slopes(results: dict) -> list[dict]:
+    """The simulated sweeps' laws, recomputed from their points (``fit_quality``)."""
+    from .fit_quality import simulated_laws
+
     rows = []
     for name, res in results.items():
         if not name.startswith("simulate-") or "config" not in res:
@@ -138,21 +141,18 @@ def _simulated_slopes(results: dict) -> list[dict]:
         setting = f"d={cfg['dim']}, sigma={cfg['sigma']}, targets={cfg['targets']}"
         if cfg["attack"] != "oracle":
             setting += f", shadows={cfg['shadows']}"
+        laws = simulated_laws(res)
         for key, fit in res["fit"].items():
             for kind in ("pooled", "per_example"):
-                f = fit.get(kind)
-                if not f:
+                law = laws.get((float(key), kind))
+                if not fit.get(kind) and (law is None or law.fit is None):
                     continue
                 rows.append(
                     {
                         "source": f"simulated {cfg['attack']} ({kind.replace('_', '-')})",
                         "setting": setting,
                         "fpr": float(key),
-                        "slope": f["slope"],
-                        "ci_low": f["slope_ci"][0],
-                        "ci_high": f["slope_ci"][1],
-                        "n": f["n"],
-                        "shots": _shots_range(f),
+                        **(law.row() if law is not None else {}),
                         "published": PUBLISHED_SLOPE_AVERAGE,
                     }
                 )

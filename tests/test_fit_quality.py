@@ -85,3 +85,29 @@ def test_slope_table_carries_the_new_columns():
     assert set(row) <= set(SLOPE_COLUMNS)
     assert row["source"] == "r (LiRA online)" and row["slope"] == pytest.approx(-0.5)
     assert row["asymptotic_slope"] == pytest.approx(-0.5) and row["c"] == pytest.approx(0, abs=1e-9)
+
+
+def test_simulated_laws_follow_the_sweep_rule():
+    """S below fit_min_shots, unresolvable or undetected points stay out; the oracle's
+    per-example law is weighted by its interval's width."""
+    from mialaw.paper.fit_quality import simulated_laws
+
+    shots = 2.0 ** np.arange(2, 12)
+    adv = 0.4 * (shots / 4) ** -0.5
+    points = []
+    for i, (s, a) in enumerate(zip(shots, adv)):
+        t = a + ALPHA
+        points.append(
+            dict(shots=float(s), fpr=ALPHA, advantage=float(a), log10_advantage_se=0.01)
+            | dict(resolvable=i != 5, detected=i != 6)
+            | dict(per_example_tpr=float(t), per_example_tpr_ci=[t - 0.002, t + 0.002])
+        )
+    res = {"config": {"fpr": [ALPHA], "fit_min_shots": 8, "level": 0.95}, "points": points}
+    laws = simulated_laws(res)
+    pooled = laws[(ALPHA, "pooled")]
+    assert pooled.fit.kept.tolist() == [False] + [True] * 4 + [False, False] + [True] * 3
+    assert pooled.fit.slope.estimate == pytest.approx(-0.5) and pooled.cut == CUT_LOOSE
+    per_example = laws[(ALPHA, "per_example")]
+    assert per_example.fit.n == 9 and per_example.fit.weighted
+    se = 0.002 / stats.norm.ppf(0.975) / (adv * np.log(10))  # delta method, by hand
+    np.testing.assert_allclose(per_example.sigma, se, rtol=1e-9)
