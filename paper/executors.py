@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -152,6 +153,9 @@ def _local_cluster(distributed, workers: int):
             # the loopback interface, instead of 8787 and a warning when that is taken.
             dashboard_address=None,
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            # Dask's own warnings (a cancelled task, a worker killed at shutdown after Ctrl-C)
+            # are not the user's business: what fails a task reaches the caller as its error.
+            silence_logs=logging.CRITICAL,
         )
 
 

@@ -119,10 +119,29 @@ def remove_temporaries(folder: Path) -> list[Path]:
 @contextlib.contextmanager
 def writing(folder) -> Iterator[Path]:
     """Hold ``folder``'s lock (``folder_lock``) and, once held, remove the temporaries killed runs
-    left under it; yields the folder. ValueError if ``folder`` exists and is not a directory."""
+    left under it; yields the folder. ValueError if ``folder`` exists and is not a directory.
+    Folders the lock had to create are removed again if the command left nothing in them."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} exists and is not a directory; give a folder (new or existing)")
-    with folder_lock(folder):
-        remove_temporaries(folder)
-        yield folder
+    created = _missing(folder)
+    try:
+        with folder_lock(folder):
+            remove_temporaries(folder)
+            yield folder
+    finally:
+        for path in created:  # folders the lock made and nothing filled (refused input)
+            try:
+                path.rmdir()
+            except OSError:
+                break
+
+
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    path = folder.absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
