@@ -91,8 +91,12 @@ def _summarize(config: RunConfig, out_dir: Path, plots: bool):
     run = load_run(out_dir, fpr=config.fpr, cells=config.cells())
     result = result_from_runs([run], attacks=config.attacks, fpr=config.fpr)
     tmp = out_dir / f".summary.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result.to_json(), indent=1))
-    os.replace(tmp, out_dir / "summary.json")
+    try:
+        tmp.write_text(json.dumps(result.to_json(), indent=1))
+        os.replace(tmp, out_dir / "summary.json")
+    except BaseException:  # a full disk, an interrupt: no temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
     if plots:
         from mialaw.empirical.plots import plot_run
 
