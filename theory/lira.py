@@ -117,36 +117,58 @@ def _shadow_counts(keep, removed, variance, online):
     return n_in, n_out
 
 
-def _centred(keep, stats):
+_BLOCK = 512  # examples per block of _centred: a block's (Q, M) deviations stay in cache
+
+
+def _centred(keep, stats, removed=None):
     """Sums over all models, computed once for the IN and the OUT fits.
 
     Deviations d from each example's mean over all models are laid out (N, Q, M), so every sum
     over models is one contiguous pass (einsum, no temporaries), and sums around the mean stay
     accurate when models are removed (no catastrophic cancellation). Since Σ_m d = 0, the OUT
-    sum of d follows from the IN sum: Σ_out d = −Σ_in d. One copy,
-    centred in place: fresh large arrays cost more than the arithmetic here.
+    sum of d follows from the IN sum: Σ_out d = −Σ_in d. They are formed a block of examples at
+    a time (each example's sums are the same bits however the examples are blocked), and only
+    the deviations of the models that targets remove (``removed``; None: all) are kept, as
+    columns ``col[model]`` of ``d``: one target costs one pass over the statistics.
     """
-    d = np.moveaxis(stats, 0, -1).copy(order="C")
-    centre = d.mean(-1)
-    d -= centre[..., None]
-    w = np.ascontiguousarray(keep.T).astype(np.float64)  # (N, M); transposing bools is cheaper
-    s1_in = np.einsum("nqm,nm->nq", d, w)
-    s2_in = np.einsum("nqm,nqm,nm->nq", d, d, w)
-    # Not Σd² − Σ_in d²: when the OUT values nearly agree that difference loses their spread.
-    s2_out = np.einsum("nqm,nqm,nm->nq", d, d, np.subtract(1.0, w, out=w))
-    return {"centre": centre, "d": d, "keep": keep, True: (s1_in, s2_in), False: (-s1_in, s2_out)}
+    models, examples, queries = stats.shape
+    every = removed is None or len(removed[0]) * len(removed) >= models
+    kept = np.arange(models) if every else np.unique(np.concatenate(removed))
+    col = np.zeros(models, dtype=np.int64)
+    col[kept] = np.arange(len(kept))
+    d_kept = np.empty((examples, queries, len(kept)))
+    centre, s1_in, s2_in, s2_out = (np.empty((examples, queries)) for _ in range(4))
+    for lo in range(0, examples, _BLOCK):
+        block = slice(lo, lo + _BLOCK)
+        d = np.moveaxis(stats[:, block], 0, -1).copy(order="C")
+        centre[block] = d.mean(-1)
+        d -= centre[block][..., None]
+        w = np.ascontiguousarray(keep[:, block].T).astype(np.float64)  # (n, M): bools transposed
+        np.einsum("nqm,nm->nq", d, w, out=s1_in[block])
+        np.einsum("nqm,nqm,nm->nq", d, d, w, out=s2_in[block])
+        # Not Σd² − Σ_in d²: when the OUT values nearly agree that difference loses their spread.
+        np.einsum("nqm,nqm,nm->nq", d, d, np.subtract(1.0, w, out=w), out=s2_out[block])
+        d_kept[block] = d if every else d[:, :, kept]
+    return {
+        "centre": centre,
+        "d": d_kept,
+        "col": col,
+        "keep": keep,
+        True: (s1_in, s2_in),
+        False: (-s1_in, s2_out),
+    }
 
 
 def _moments(centred, member, side, removed, counts, variance, ddof):
     """Mean and variance over the shadow models on ``side`` (IN: True), per target (T, N, Q)."""
-    centre, d = centred["centre"], centred["d"]
+    centre, d, col = centred["centre"], centred["d"], centred["col"]
     base1, base2 = centred[side]
     # (T, N, Q) arrays are updated in place: with thousands of targets, allocating fresh large
     # arrays costs more than the arithmetic.
     s1 = np.broadcast_to(base1, (len(removed[0]),) + base1.shape).copy()
     s2 = np.broadcast_to(base2, s1.shape).copy()
     for r in removed:  # the removed models' own contributions, where they are on this side
-        own = np.where(member[r][:, :, None], np.moveaxis(d[:, :, r], -1, 0), 0.0)
+        own = np.where(member[r][:, :, None], np.moveaxis(d[:, :, col[r]], -1, 0), 0.0)
         s1 -= own
         np.square(own, out=own)
         s2 -= own
@@ -233,7 +255,7 @@ def lira_scores(
     removed = _removed(keep, targets, rotation)
     n_in, n_out = _shadow_counts(keep, removed, variance, online)
     fixed_in = variance == "fixed" and online  # the reference uses IN's spread for OUT too
-    centred = _centred(keep, stats)  # shared by the IN and OUT fits
+    centred = _centred(keep, stats, removed)  # shared by the IN and OUT fits
     gaussian = dict(removed=removed, variance=variance, centre=centre, ddof=ddof)
     mu_out, var_out = _gaussian(stats, centred, ~keep, False, counts=n_out, **gaussian)
     s = stats[targets]
