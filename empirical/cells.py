@@ -154,8 +154,12 @@ def write_settings(run_dir, config: RunConfig, features_key: str, extra=None) ->
     } | dict(extra or {})
     path = run_dir / "settings.json"
     tmp = path.with_name(f".settings.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, an interrupt: no temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return payload
 
 
