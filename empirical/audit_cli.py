@@ -90,7 +90,9 @@ def _load_npy(path: str, what: str):
                 "numeric array with numpy.save"
             ) from None
         raise ValueError(f"--{what} {path} is not a .npy array ({err})") from None
-    except (OSError, EOFError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # numpy's header parser raises several kinds (TokenError too)
         raise ValueError(f"--{what} {path} is not a readable .npy file ({err})") from None
 
 

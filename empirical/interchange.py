@@ -132,7 +132,9 @@ def _check_pair(keep, stats, where: str):
 def _load(path: Path, what: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # numpy's header parser raises several kinds (TokenError too)
         raise ValueError(f"{path} is not a readable {what} .npy file ({err})") from None
 
 
@@ -231,7 +233,9 @@ def read_arrays(path) -> ScoreArrays:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as err:
+        except MemoryError:
+            raise
+        except Exception as err:  # zip, header and parser errors of every kind
             raise ValueError(f"{path} is not a readable .npz file ({err})") from None
     elif path.is_dir():
         arrays = {

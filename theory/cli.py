@@ -140,7 +140,9 @@ def _load_target(path, dim):
         raise ValueError(f"--target must hold one vector of shape ({dim},); got {header[0]}")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # numpy's header parser raises several kinds (TokenError too)
         raise ValueError(f"--target {path}: cannot read a .npy array ({err})") from None
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (dim,):
