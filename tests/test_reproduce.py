@@ -42,7 +42,8 @@ def test_every_artifact_exists_and_is_finite(smoke):
         for ext in ("png", "svg"):
             assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 1000, fig
     for row in _rows(out / "tables" / "slopes.csv"):
-        assert math.isfinite(float(row["slope"]))
+        # Blank only where the strict saturation cut left too few points for a law.
+        assert math.isfinite(float(row["slope"] or "nan")) or row["saturation_cut"] == "0.5"
 
 
 def test_theory_slope_is_minus_half(smoke):
@@ -67,8 +68,13 @@ def test_simulated_oracle_slope_interval_contains_minus_half(smoke):
 def test_empirical_slope_is_negative(smoke):
     out, _ = smoke
     rows = [r for r in _rows(out / "tables" / "slopes.csv") if "LiRA online" in r["source"]]
-    assert rows
-    assert all(float(r["slope"]) < 0 for r in rows if float(r["fpr"]) == 0.1)
+    # Blank where the strict saturation cut left < 2 points (the smoke run's few S can).
+    assert rows and all(r["saturation_cut"] == "0.5" for r in rows if not r["slope"])
+    assert all(float(r["slope"]) < 0 for r in rows if float(r["fpr"]) == 0.1 and r["slope"])
+    # The analysis's own fits (the 0.9 cut) fall at FPR 0.1.
+    cuts = [r for r in _rows(out / "tables" / "saturation.csv") if "LiRA online" in r["source"]]
+    loose = [r for r in cuts if float(r["cut"]) == 0.9 and float(r["fpr"]) == 0.1 and r["slope"]]
+    assert loose and all(float(r["slope"]) < 0 for r in loose)
 
 
 def test_derivation_verified_in_outputs(smoke):
