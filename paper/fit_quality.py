@@ -156,8 +156,6 @@ def _by_shots(p):
 def quantile_laws(quantiles: list[dict], level: float = 0.95) -> list[Law]:
     """The advantage laws of the per-example quantiles (unweighted; points above the noise
     floor), under the saturation rule."""
-    from mialaw.theory.metrics import unsaturated
-
     names = ("dataset", "backbone", "classes", "fpr", "quantile")
     laws = []
     for key in sorted({tuple(r[k] for k in names) for r in quantiles}):
@@ -165,8 +163,7 @@ def quantile_laws(quantiles: list[dict], level: float = 0.95) -> list[Law]:
         shots = np.array([r["shots"] for r in rows], dtype=np.float64)
         adv = np.array([np.nan if r["advantage"] is None else r["advantage"] for r in rows])
         above = np.array([bool(r["above_noise_floor"]) for r in rows])
-        sat = np.nan_to_num(adv, nan=np.inf)
-        masks = {cut: above & unsaturated(sat, key[3], cut) for cut in (CUT_STRICT, CUT_LOOSE)}
+        masks = _saturation_masks(adv, key[3], above)
         laws.append(_law(dict(zip(names, key)), shots, adv, None, masks, level))
     return laws
 
