@@ -84,10 +84,14 @@ class Report:
         self.artifacts: list[Path] = []
         self.notes: list[str] = []
         self.seconds = 0.0
+        self.timings: dict[str, float] = {}  # seconds of each stage computed (not reused)
         self.ok = True
 
     def summary(self) -> str:
         lines = [f"mialaw reproduce --profile {self.profile}: {self.seconds:.0f} s -> {self.out}"]
+        if self.timings:
+            took = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items())
+            lines.append(f"  time per stage: {took}")
         lines += [f"  note: {n}" for n in self.notes]
         tables = [p for p in self.artifacts if p.suffix == ".md"]
         for table in tables:
@@ -144,14 +148,23 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
     _plan_study(spec, out, skip, with_empirical, executor, report.results, plan, needs)
     remove_temporaries(out)  # left by killed runs; we hold the folder's lock
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
-    _run_plan(runner, plan, needs, report, stream)
+    print_plan(runner, plan, profile, stream)
+    from .prepare import Warmup, tasks_for
+
+    # Serial runs fill the cold caches (kernels, features) in a helper process meanwhile.
+    warm_tasks = tasks_for(plan, runner, spec, device) if executor is None else []
+    with Warmup(warm_tasks) as warm:
+        _run_plan(runner, plan, needs, report, stream, warm)
+    report.timings = dict(runner.timings)
     if "derive" in report.results and not report.results["derive"]["all_verified"]:
         report.ok = False
         report.notes.append("a derivation step failed to verify (see derivation.txt)")
     print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
     from .outputs import write_outputs
 
+    begun = time.perf_counter()
     report.artifacts = write_outputs(report.results, spec, out)
+    report.timings["figures and tables"] = time.perf_counter() - begun
     report.seconds = time.perf_counter() - start
     return report
 
@@ -159,18 +172,21 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
 def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
     """The stages to run, in order, as (name, config, compute, estimate_s), and which stages
     each one needs ({name: {names}})."""
+    from . import stage_costs as cost
     from . import stage_functions as fn
     from .stages import config_key
 
     plan = []
     if "derive" not in skip:
-        plan.append(("derive", {}, fn.derive, 10))
+        plan.append(("derive", {}, fn.derive, *cost.derive()))
     if "theory" not in skip:
-        plan.append(("theory", fn.theory_config(spec), lambda: fn.theory(spec), 20))
+        compute = lambda: fn.theory(spec)  # noqa: E731
+        plan.append(("theory", fn.theory_config(spec), compute, *cost.theory(spec.theory)))
     if "simulate" not in skip:
         for sim in spec.simulations:
             compute = lambda s=sim: fn.simulate(s, executor=executor)  # noqa: E731
-            plan.append((f"simulate-{sim.label}", sim.options, compute, 0.1 * spec.estimate_s))
+            estimate = cost.simulation(sim.options)
+            plan.append((f"simulate-{sim.label}", sim.options, compute, *estimate))
     configs = {
         emp.label: emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
         for emp in spec.empirical
@@ -179,8 +195,8 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
         for emp in spec.empirical:
             run_dir = out / "runs" / emp.label
             compute = lambda e=emp, d=run_dir: fn.empirical(e, d, device, executor=executor)  # noqa: E731
-            estimate = 0.5 * spec.estimate_s / len(spec.empirical)
-            plan.append((f"empirical-{emp.label}", configs[emp.label], compute, estimate))
+            estimate = cost.empirical(emp.options)
+            plan.append((f"empirical-{emp.label}", configs[emp.label], compute, *estimate))
     # The regression across datasets (the published model is judged leaving a dataset out):
     # every image dataset together; the feature-space `gaussian` draws are not images.
     from mialaw.empirical.datasets import FEATURE_SPACE
@@ -192,7 +208,8 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
         dirs = [out / "runs" / e.label for e in image_runs]
         # Keyed by the runs' own configurations: redone whenever one of them changes.
         config = {e.label: config_key(configs[e.label]) for e in image_runs}
-        plan.append(("empirical-combined", config, lambda: fn.empirical_combined(dirs), 30))
+        combined = lambda: fn.empirical_combined(dirs)  # noqa: E731
+        plan.append(("empirical-combined", config, combined, *cost.analysis(len(dirs))))
         return plan, {"empirical-combined": {f"empirical-{e.label}" for e in image_runs}}
     return plan, {}
 
@@ -200,6 +217,7 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
 def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, plan, needs):
     """Append the stages that read other stages or runs: the shadow-count study (real and
     simulated) and the regression held out by backbone (full profile)."""
+    from . import stage_costs as cost
     from . import study_stages as study
     from .stages import config_key
 
@@ -207,7 +225,8 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
     if spec.shadow_study and "simulate" not in skip:
         options = study.simulated_shadow_options(spec.shadow_study[1])
         compute = lambda: study.simulated_shadows(options, executor=executor)  # noqa: E731
-        plan.append(("shadows-simulated", {"options": options} | version, compute, 300))
+        estimate = cost.simulations(options)
+        plan.append(("shadows-simulated", {"options": options} | version, compute, *estimate))
     if not with_empirical:
         return
     labels = {emp.label: emp for emp in spec.empirical}
@@ -216,7 +235,7 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
         label, counts = spec.shadow_study
         config = {"run": key(label), "shadows": list(counts)} | version
         compute = lambda: study.shadow_study(out / "runs" / label, counts)  # noqa: E731
-        plan.append(("shadows", config, compute, 600))
+        plan.append(("shadows", config, compute, *cost.analysis(len(counts), per=20.0)))
         needs["shadows"] = {f"empirical-{label}"}
     if spec.backbone_study and set(spec.backbone_study[1]) <= set(labels):
         fit_on, runs = spec.backbone_study
@@ -226,21 +245,48 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
             points = {label: results[f"empirical-{label}"]["points"] for label in runs}
             return study.backbone_regression(points, fit_on)
 
-        plan.append(("regression-backbones", config, compute, 30))
+        plan.append(("regression-backbones", config, compute, *cost.analysis(len(runs))))
         needs["regression-backbones"] = {f"empirical-{label}" for label in runs}
 
 
-def _run_plan(runner, plan, needs: dict, report: Report, stream) -> None:
+def print_plan(runner, plan, profile: str, stream) -> None:
+    """Before anything runs: each stage, the cells it will compute (none if it is reused) and
+    its estimated time on 2 cores, and the total."""
+    from .stages import fmt_seconds
+
+    rows, total = [], 0.0
+    for name, config, _compute, estimate, (count, unit) in plan:
+        if not runner.force and runner.load(name, config) is not None:
+            rows.append((name, "reused", "0 s"))
+            continue
+        total += estimate
+        rows.append((name, f"{count} {unit}", f"~{fmt_seconds(estimate)}"))
+    width = max((len(r[0]) for r in rows), default=0)
+    cells = max((len(r[1]) for r in rows), default=0)
+    print(f"plan of --profile {profile}: {len(plan)} stages, then figures and tables", file=stream)
+    for name, what, when in rows:
+        print(f"  {name:<{width}}  {what:<{cells}}  {when}", file=stream)
+    print(
+        f"  estimated {fmt_seconds(total)} of computing on 2 cores (a first run also compiles "
+        "the simulation kernels and extracts features: up to a minute more)",
+        file=stream,
+        flush=True,
+    )
+
+
+def _run_plan(runner, plan, needs: dict, report: Report, stream, warm) -> None:
     """Run (or reuse) each stage into ``report.results``; a stage whose input is missing is
-    skipped with a note."""
+    skipped with a note. ``warm``: the helper filling cold caches (each stage waits for its
+    own)."""
     skipped: set[str] = set()
-    for name, config, compute, estimate in plan:
+    for name, config, compute, estimate, _cells in plan:
         missing = sorted(needs.get(name, set()) & skipped)
         if missing:  # a stage that builds on a skipped one is skipped too, with a note
             skipped.add(name)
             report.notes.append(f"{name} skipped: it needs {', '.join(missing)}")
             print(f"note: {report.notes[-1]}", file=stream)
             continue
+        warm.wait(name)
         try:
             report.results[name] = runner.run(name, config, compute, estimate)
         except FileNotFoundError as err:

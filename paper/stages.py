@@ -83,20 +83,27 @@ class StageRunner:
                 print(f"{head}: reused finished stage ({self.path(name)})", file=self.stream)
                 self.reused.append(name)
                 return cached
-        print(f"{head}: running (estimated {_fmt(estimate_s)})", file=self.stream, flush=True)
-        start = time.perf_counter()
+        print(
+            f"{head}: running (estimated {fmt_seconds(estimate_s)})", file=self.stream, flush=True
+        )
+        start, cpu = time.perf_counter(), time.process_time()
         result = compute()
         elapsed = time.perf_counter() - start
         self.timings[name] = elapsed
         payload = {"key": config_key(config), "config": config, "seconds": elapsed}
         payload["result"] = result
         write_json_atomic(self.path(name), payload)
-        print(f"{head}: done in {_fmt(elapsed)}", file=self.stream, flush=True)
+        cpu = time.process_time() - cpu  # this process's threads (workers elsewhere not counted)
+        print(
+            f"{head}: done in {fmt_seconds(elapsed)} (CPU {fmt_seconds(cpu)})",
+            file=self.stream,
+            flush=True,
+        )
         # Hand on what a resumed run would read back, so both give identical outputs.
         return self.load(name, config)
 
 
-def _fmt(seconds: float) -> str:
+def fmt_seconds(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min"

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,41 @@ PAPER = Path(rp.__file__).parent
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    report = rp.reproduce("smoke", out, device="cpu", stream=io.StringIO())
+    log = io.StringIO()
+    report = rp.reproduce("smoke", out, device="cpu", stream=log)
+    report.log = log.getvalue()
     return out, report
+
+
+def test_plan_with_cells_and_estimates_comes_first_and_every_stage_is_timed(smoke):
+    _, report = smoke
+    log = report.log
+    assert log.index("plan of --profile smoke") < log.index("[1/")
+    assert re.search(r"\n  simulate-oracle +5 S-points +~\d+ s\n", log), log
+    assert re.search(r"\n  empirical-digits-pixels +4 cells \(C, S, seed\) +~\d+ s\n", log)
+    assert re.search(r"\n  estimated \d+ s of computing on 2 cores", log)
+    assert re.search(r"\[3/\d+\] simulate-oracle: done in \d+ s \(CPU \d+ s\)", log)
+    assert {"derive", "theory", "simulate-oracle", "figures and tables"} <= set(report.timings)
+    assert "time per stage: derive" in report.summary()
+
+
+def test_warmup_helper_compiles_a_stage_in_the_background_and_says_so():
+    """The helper runs the stage's own sweep at a tiny size and reports it ready; a stage it has
+    no task for, or a helper that has ended, does not block."""
+    from mialaw.paper.prepare import Warmup, tasks_for
+    from mialaw.paper.profiles import PROFILES
+
+    smoke = PROFILES["smoke"]
+    runner = StageRunner(Path("/nonexistent"), total=1, stream=io.StringIO(), force=True)
+    plan = [(f"simulate-{s.label}", s.options) for s in smoke.simulations]
+    plan += [(f"empirical-{e.label}", e.options) for e in smoke.empirical]
+    tasks = tasks_for(plan, runner, smoke, "cpu")
+    assert [t[0] for t in tasks] == ["simulate-oracle", "simulate-lira-16"]  # pixels: no task
+    with Warmup(tasks[:1]) as warm:
+        warm.wait("empirical-digits-pixels")  # not a task: returns at once
+        warm.wait("simulate-oracle")
+        assert not warm.pending
+        warm.wait("simulate-oracle")
 
 
 def _rows(path):

@@ -1,0 +1,57 @@
+"""What each stage of `mialaw reproduce` will compute, and roughly how long it takes.
+
+Each function returns (estimated seconds, (cells, unit)) for the plan `mialaw reproduce` prints
+before it starts. The rates are wall times on the 2-core development machine with the Numba
+kernels compiled and the features cached (a first run adds both); they are for the plan only and
+decide nothing.
+"""
+
+from __future__ import annotations
+
+# Seconds on 2 cores, from the quick profile's stages (warm caches).
+DERIVE_S = 3.0
+THEORY_S_PER_POINT = 0.02  # per (S, FPR) point of the exact grid, pooled root searches included
+POINT_S = 0.1  # per simulated S-point: set-up, measurement, bootstrap
+ORACLE_S_PER_GAME = 0.5e-6  # per simulated game (target) of one S-point
+LIRA_S_PER_TRIAL = 0.8e-6  # per (model, target) statistic of one S-point, scored and measured
+RUN_S = 2.0  # per empirical run: its features loaded and checked
+CELL_S = 0.12  # per empirical cell: sampling, bookkeeping, scoring
+HEAD_S_PER_EXAMPLE = 2e-5  # per (model, candidate example) of a cell: training the heads
+ANALYSIS_S = 1.0  # per run read by an analysis stage
+
+
+def derive() -> tuple[float, tuple[int, str]]:
+    return DERIVE_S, (1, "derivation")
+
+
+def theory(spec) -> tuple[float, tuple[int, str]]:
+    points = (spec.max_log10_shots * spec.shots_per_decade + 1) * len(spec.fpr)
+    return points * THEORY_S_PER_POINT, (points, "(S, FPR) points")
+
+
+def simulation(options: dict) -> tuple[float, tuple[int, str]]:
+    points = len(options["shots"])
+    targets = options["targets"]
+    if options.get("attack", "oracle") == "oracle":
+        per_point = targets * ORACLE_S_PER_GAME
+    else:
+        per_point = targets * (options.get("shadows", 64) + 2) * LIRA_S_PER_TRIAL
+    return points * (POINT_S + per_point), (points, "S-points")
+
+
+def simulations(options: list[dict]) -> tuple[float, tuple[int, str]]:
+    estimates = [simulation(o) for o in options]
+    points = sum(cells for _, (cells, _) in estimates)
+    return sum(seconds for seconds, _ in estimates), (points, "S-points")
+
+
+def empirical(options: dict) -> tuple[float, tuple[int, str]]:
+    classes, shots, seeds = options["classes"], options["shots"], options.get("seeds", 1)
+    models = options.get("shadows", 64) + 2
+    cells = len(classes) * len(shots) * seeds
+    work = seeds * sum(models * 2 * s * c for c in classes for s in shots)
+    return RUN_S + cells * CELL_S + work * HEAD_S_PER_EXAMPLE, (cells, "cells (C, S, seed)")
+
+
+def analysis(runs: int, per: float = ANALYSIS_S) -> tuple[float, tuple[int, str]]:
+    return runs * per, (runs, "runs read")
