@@ -44,9 +44,11 @@ def _option(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mialaw.empirical import interchange_cli
+    from mialaw.empirical import bridge_cli, interchange_cli
 
-    sub = parser.add_subparsers(dest="empirical_command", metavar="{run,fit,score,import,export}")
+    sub = parser.add_subparsers(
+        dest="empirical_command", metavar="{run,fit,bridge,score,import,export}"
+    )
     sub.required = True
 
     run = sub.add_parser(
@@ -120,6 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--plot-dir", default=None, help="also write the plots here")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(handler=_fit)
+    bridge_cli.add_subcommand(sub)  # real curves predicted from per-example Gaussians
     interchange_cli.add_subcommands(sub)  # LiRA results to and from the reference code
 
 

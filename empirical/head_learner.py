@@ -48,6 +48,9 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
     ``features``: optional object with ``features``, ``labels`` and optionally ``flipped`` (e.g. a
     ``FeatureSet``); by default ``get_features(config.dataset, config.backbone, ...)``.
     """
+    from mialaw.empirical import projection
+
+    options, project_to = projection.split_options(config.dataset_options)
     if features is None:
         from mialaw.empirical.features import get_features
 
@@ -59,7 +62,11 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
             cache_dir=config.cache_dir,
             device=config.device,
             flip=config.flip,
-            **config.dataset_options,
+            **options,
+        )
+    elif project_to is not None:
+        raise ValueError(
+            "the 'project' dataset option applies to named datasets, not to given features"
         )
     x = np.asarray(features.features)
     y = np.asarray(features.labels)
@@ -96,6 +103,15 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
                 f"smallest of the first {c} classes of {config.dataset} has {smallest}; largest "
                 f"allowed S is {(smallest - 10) // 2}"
             )
+    if project_to is not None:  # onto the test split's principal directions (projection.py)
+        from mialaw.empirical.cache import array_checksum
+
+        mean, basis = projection.pca_basis(
+            projection.fitting_features(config, options).features, project_to
+        )
+        x = projection.project(x, mean, basis)
+        flipped = None if flipped is None else projection.project(flipped, mean, basis)
+        key = f"{key}-pca{project_to}-" + array_checksum({"basis": basis})[:12]
     return PreparedFeatures(
         features=np.ascontiguousarray(x, dtype=np.float32),
         labels=y.astype(np.int64),

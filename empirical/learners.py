@@ -47,8 +47,10 @@ class Learner:
     description: str = ""
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(f"a learner's name must be an identifier; got {self.name!r}")
+        if not isinstance(self.name, str) or not self.name.replace("-", "_").isidentifier():
+            raise ValueError(
+                f"a learner's name must be an identifier (hyphens allowed); got {self.name!r}"
+            )
         if not isinstance(self.version, str) or not self.version:
             raise ValueError(f"learner {self.name!r} needs a non-empty version string")
         for part in ("prepare", "run_cell", "validate"):
@@ -61,6 +63,7 @@ _BUILTIN = {
     "head": "mialaw.empirical.head_learner:LEARNER",
     "film": "mialaw.empirical.film_run:LEARNER",
     "imported": "mialaw.empirical.interchange:IMPORTED",
+    "class-mean": "mialaw.empirical.class_mean_learner:LEARNER",
 }
 _REGISTERED: dict[str, Learner] = {}
 

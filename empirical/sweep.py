@@ -61,6 +61,15 @@ def run_sweep(
         ``ProcessPoolExecutor`` or a Dask client's ``get_executor()``); cells are bit-identical
         whichever runs them.
     """
+    out_dir = compute_cells(
+        config, out_dir, features=features, progress=progress, executor=executor
+    )
+    return _summarize(config, out_dir, plots)
+
+
+def compute_cells(config: RunConfig, out_dir, *, features=None, progress=True, executor=None):
+    """Compute (or resume) every cell of ``config`` into ``out_dir`` without analysing them
+    (what ``run_sweep`` does before its analysis); returns the run folder."""
     from tqdm.auto import tqdm
 
     out_dir = _check_out(config, out_dir)
@@ -82,7 +91,7 @@ def run_sweep(
     )
     for _ in bar:
         pass
-    return _summarize(config, out_dir, plots)
+    return out_dir
 
 
 def _summarize(config: RunConfig, out_dir: Path, plots: bool):

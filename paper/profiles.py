@@ -125,6 +125,21 @@ _FULL_FASHION = _empirical(
     dataset_options={"max_per_class": 1536},
 )
 _FULL_DIGITS = _empirical("digits-pixels", "digits", "pixels", (2, 5, 10), _geometric(5), 64, 3)
+_FULL_GAUSSIAN = _empirical(
+    "gaussian",
+    "gaussian",
+    "identity",
+    (2,),
+    _geometric(9),
+    64,
+    2,
+    dataset_options={"dim": 64, "sigma": 1.0, "n_per_class": 2000, "seed": 0},
+)
+# The bridge's known answer: the theory's learner on the theory's data, where every example's
+# gap falls exactly as S^-1/2 (the same draws and candidates as the head's gaussian run).
+GAUSSIAN_CLASS_MEAN = EmpiricalSpec(
+    "gaussian-class-mean", _FULL_GAUSSIAN.options | {"learner": "class-mean"}, "mechanism"
+)
 
 # FiLM against the linear head on the same cells (Fashion-MNIST, C = 2, 64 px): the same candidates,
 # keep matrices and RMIA population (a smaller one: FiLM pays a backbone pass per query).
@@ -165,6 +180,40 @@ HELD_OUT_BACKBONES = tuple(
     for k in (1, 2)
 )
 SHADOW_COUNTS = (16, 64, 256)
+
+# The mechanism experiments (science.md section 5): what makes the real slopes steeper than -1/2.
+# Each repeats the large-S run (C = 2, S to 2,048, 6 seeds, the same candidates and keep matrices
+# at every (S, seed)) with one thing changed. Offline LiRA does not depend on the shadow count, so
+# 64 shadows suffice where only the head changes; the class-mean learner (the theory's own, on
+# the real features) keeps 256 so that online LiRA compares with the large-S run.
+MECHANISM_DIMS = (16, 64, 256)
+MECHANISM_LAMBDAS = (0.001, 0.1)
+_MECHANISM_BASE = LARGE_S.options | {"shadows": 64, "targets": None}
+MECHANISM = (
+    tuple(
+        EmpiricalSpec(
+            f"fashion-mnist-lite0-c2-pca{d}",
+            _MECHANISM_BASE | {"dataset_options": {"max_per_class": 6000, "project": d}},
+            "mechanism",
+        )
+        for d in MECHANISM_DIMS
+    )
+    + tuple(
+        EmpiricalSpec(
+            f"fashion-mnist-lite0-c2-large-lambda{lam:g}",
+            _MECHANISM_BASE | {"weight_decay": lam},
+            "mechanism",
+        )
+        for lam in MECHANISM_LAMBDAS
+    )
+    + (
+        EmpiricalSpec(
+            "fashion-mnist-lite0-c2-class-mean",
+            LARGE_S.options | {"learner": "class-mean"},
+            "mechanism",
+        ),
+    )
+)
 
 FILM_COMPARISON = tuple(
     _empirical(
@@ -209,7 +258,7 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         theory=TheorySpec(),
         simulations=(
-            # 1,000,000 games per S-point: the fitted slopes keep intervals of about ±0.04 at FPR 0.1.
+            # 1,000,000 games per S-point: fitted slopes keep intervals of about ±0.04 at FPR 0.1.
             _oracle("oracle", tuple(4**k for k in range(1, 11)), 1_000_000, fit_min_shots=1000),
             _lira("lira-64", tuple(4**k for k in range(1, 8)), 8_000, 64, fit_min_shots=64),
         ),
@@ -257,22 +306,15 @@ PROFILES: dict[str, Profile] = {
         empirical=(
             _FULL_FASHION,
             _FULL_DIGITS,
-            _empirical(
-                "gaussian",
-                "gaussian",
-                "identity",
-                (2,),
-                _geometric(9),
-                64,
-                2,
-                dataset_options={"dim": 64, "sigma": 1.0, "n_per_class": 2000, "seed": 0},
-            ),
+            _FULL_GAUSSIAN,
         )
         + _lambda_runs(_FULL_FASHION)
         + _lambda_runs(_FULL_DIGITS)
         + FILM_COMPARISON
         + (LARGE_S,)
-        + HELD_OUT_BACKBONES,
+        + HELD_OUT_BACKBONES
+        + MECHANISM
+        + (GAUSSIAN_CLASS_MEAN,),
         shadow_study=(LARGE_S.label, SHADOW_COUNTS),
         backbone_study=(
             "efficientnet-lite0",
