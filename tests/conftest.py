@@ -1,4 +1,6 @@
+import io
 import os
+import time
 
 # Hub loaders (timm, torchvision, huggingface) must fail fast: no network here or in CI.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,3 +37,41 @@ def backbone():
     from mialaw.empirical.film import tiny_lite_backbone
 
     return tiny_lite_backbone(resolution=FILM_RESOLUTION, seed=0)
+
+
+class TimedLog(io.StringIO):
+    """A progress stream that also records when each piece of text was written."""
+
+    def __init__(self):
+        super().__init__()
+        self.start = time.monotonic()
+        self.stamps: list[tuple[float, str]] = []
+
+    def write(self, text):
+        self.stamps.append((time.monotonic() - self.start, text))
+        return super().write(text)
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """`reproduce("smoke")` run once per session: (out, report), the report holding the log
+    (``log``), when each piece of it was written (``stamps``) and the run's ``duration``. Read by
+    the tests of reproduce and as the uninterrupted reference of the SIGKILL test."""
+    from mialaw.paper import reproduce as rp
+
+    out = tmp_path_factory.mktemp("smoke")
+    log = TimedLog()
+    report = rp.reproduce("smoke", out, device="cpu", stream=log)
+    report.log, report.stamps = log.getvalue(), log.stamps
+    report.duration = time.monotonic() - log.start
+    return out, report
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One real Dask `LocalCluster` for the session: two single-threaded worker processes."""
+    pytest.importorskip("distributed")
+    from mialaw.paper.executors import executor_from
+
+    with executor_from(workers=2) as executor:
+        yield executor

@@ -248,6 +248,7 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(backbone):
 
 
 # --------------------------------------------------------------------------- (5) benchmark
+@pytest.mark.slow  # README's `python -m mialaw.empirical.bench_film`: the slowest run of this file
 def test_benchmark_runs_at_tiny_size(capsys):
     """The benchmark's three parts run end to end (no timing asserted: the machine is shared)."""
     from mialaw.empirical import bench_film

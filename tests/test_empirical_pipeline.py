@@ -212,7 +212,17 @@ def test_nan_features_fail_before_writing(tmp_path):
     assert not out.exists()
 
 
-def test_cli_json_and_exit_status(tmp_path, cache):
+def _cli_status(argv) -> int:
+    """`mialaw ARGV` in this process (no interpreter start-up): its exit status."""
+    from mialaw.paper.cli import main
+
+    try:
+        return main(argv) or 0
+    except SystemExit as done:
+        return done.code or 0
+
+
+def test_cli_json_and_exit_status(tmp_path, cache, capsys):
     out = tmp_path / "cli-run"
     base = [sys.executable, "-m", "mialaw.paper.cli", "empirical", "run", "--dataset"]
     common = [
@@ -232,10 +242,10 @@ def test_cli_json_and_exit_status(tmp_path, cache):
         "--no-progress",
     ]
     env = {"HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
-    bad = subprocess.run(
-        base + ["no-such-data", *common, "--out", str(out)], capture_output=True, text=True, env=env
-    )
-    assert bad.returncode == 2 and "unknown dataset" in bad.stderr and not out.exists()
+    # The refusal and the fit in this process; the run itself in a fresh one (its exit status and
+    # stdout: exactly one JSON object).
+    bad = _cli_status(["empirical", "run", "--dataset", "no-such-data", *common, "--out", str(out)])
+    assert bad == 2 and "unknown dataset" in capsys.readouterr().err and not out.exists()
     ok = subprocess.run(
         base
         + [
@@ -257,14 +267,9 @@ def test_cli_json_and_exit_status(tmp_path, cache):
     payload = json.loads(ok.stdout)  # exactly one JSON object on stdout
     assert {"points", "fit"} <= set(payload)
     assert {p["attack"] for p in payload["points"]} == {"lira_online", "lira_offline"}
-    fit = subprocess.run(
-        [sys.executable, "-m", "mialaw.paper.cli", "empirical", "fit", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert fit.returncode == 0, fit.stderr
-    assert json.loads(fit.stdout)["points"] == payload["points"]
+    capsys.readouterr()
+    assert _cli_status(["empirical", "fit", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["points"] == payload["points"]
 
 
 def test_flip_queries_and_mlp_head(tmp_path, cache):

@@ -41,10 +41,19 @@ LIRA = SweepConfig(
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A real `distributed.LocalCluster`: two single-threaded worker processes."""
-    with executor_from(workers=2) as executor:
-        yield executor
+def cluster(dask_cluster):
+    """A real `distributed.LocalCluster`: two single-threaded worker processes (one per session,
+    tests/conftest.py)."""
+    return dask_cluster
+
+
+@pytest.fixture(scope="module")
+def spawn_pool():
+    """Two local processes, started once for the module's sweeps."""
+    # spawn: numba's OpenMP threads make fork() unsafe in this process.
+    spawn = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        yield pool
 
 
 def assert_same_sweep(a, b):
@@ -125,13 +134,10 @@ def test_cli_rejects_workers_with_scheduler(capsys):
 
 # ------------------------------------------------------------------ bit-identical sweeps
 @pytest.mark.parametrize("config", [ORACLE, LIRA], ids=["oracle", "lira-online"])
-def test_simulate_sweep_is_identical_on_every_executor(config, cluster):
+def test_simulate_sweep_is_identical_on_every_executor(config, cluster, spawn_pool):
     serial = run_sweep(config)
     assert_same_sweep(serial, run_sweep(config, executor=SerialExecutor()))
-    # spawn: numba's OpenMP threads make fork() unsafe in this process.
-    spawn = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
-        assert_same_sweep(serial, run_sweep(config, executor=pool))
+    assert_same_sweep(serial, run_sweep(config, executor=spawn_pool))
     assert_same_sweep(serial, run_sweep(config, executor=cluster))
 
 

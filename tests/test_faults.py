@@ -107,6 +107,15 @@ def _reference_timeline(out: Path) -> tuple[list[tuple[int, float]], float]:
     return sorted(began.items(), key=lambda item: item[1]), duration
 
 
+def _timeline(stamps) -> list[tuple[int, float]]:
+    """When each step began, from a run's time-stamped log (conftest's TimedLog)."""
+    began = {}
+    for seconds, text in stamps:
+        for match in STEP.finditer(text.encode()):
+            began.setdefault(int(match.group(1)), seconds)
+    return sorted(began.items(), key=lambda item: item[1])
+
+
 def _kill_at(out: Path, moment: float, timeline) -> tuple[float, str] | None:
     """Restart the run and SIGKILL it where the reference was ``moment`` seconds in: within the
     same step, as far into it. A restart skips the steps earlier runs finished, so each kill lands
@@ -134,9 +143,15 @@ def _kill_at(out: Path, moment: float, timeline) -> tuple[float, str] | None:
 @pytest.mark.parametrize(
     "kills", [QUICK_KILLS, pytest.param(KILLS, marks=pytest.mark.slow)], ids=lambda k: f"{k}-kills"
 )
-def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_tables(tmp_path, kills):
-    reference = tmp_path / "reference"
-    timeline, duration = _reference_timeline(reference)
+def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_tables(
+    tmp_path, kills, request
+):
+    if kills == KILLS:  # the slow set: its own uninterrupted run, a process like the killed ones
+        reference = tmp_path / "reference"
+        timeline, duration = _reference_timeline(reference)
+    else:  # the session's smoke run (tests/conftest.py) is the reference
+        reference, report = request.getfixturevalue("smoke")
+        timeline, duration = _timeline(report.stamps), report.duration
     # Random moments spread over the whole uninterrupted run, from start-up to the figures;
     # a couple more than needed, in case a restart finishes before its kill.
     moments = np.sort(np.random.default_rng(SEED).uniform(0.0, duration, kills + 2))

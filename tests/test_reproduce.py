@@ -16,13 +16,7 @@ from mialaw.paper.stages import StageRunner
 PAPER = Path(rp.__file__).parent
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
-    log = io.StringIO()
-    report = rp.reproduce("smoke", out, device="cpu", stream=log)
-    report.log = log.getvalue()
-    return out, report
+# `smoke` (tests/conftest.py): reproduce("smoke") once per session, shared with test_faults.py.
 
 
 def test_plan_with_cells_and_estimates_comes_first_and_every_stage_is_timed(smoke):
@@ -183,8 +177,19 @@ def test_bad_profile_is_rejected(tmp_path):
         rp.reproduce("huge", tmp_path)
 
 
-def test_missing_dataset_is_skipped_with_a_note(tmp_path, monkeypatch):
+def _reuse_stages(smoke, out: Path, *names: str) -> None:
+    """Copy finished stages of the session's smoke run into ``out`` (reused there, not redone)."""
+    (out / "stages").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (out / "stages" / f"{name}.json").write_bytes(
+            (smoke[0] / "stages" / f"{name}.json").read_bytes()
+        )
+
+
+def test_missing_dataset_is_skipped_with_a_note(tmp_path, monkeypatch, smoke):
     from mialaw.paper import stage_functions
+
+    _reuse_stages(smoke, tmp_path, "theory", "simulate-oracle", "simulate-lira-16")
 
     def missing(*args, **kwargs):
         raise FileNotFoundError("Fashion-MNIST not found: apt-get install dataset-fashion-mnist")
@@ -198,7 +203,7 @@ def test_missing_dataset_is_skipped_with_a_note(tmp_path, monkeypatch):
 
 
 def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, smoke
 ):
     """MIALAW_DATA naming an empty folder: Fashion-MNIST is not found (even if installed), its
     stage is skipped, the cross-dataset stage that needs it is skipped too, and the run
@@ -218,6 +223,7 @@ def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
         smoke, name="tiny", simulations=(), empirical=(fashion, smoke.empirical[0])
     )
     monkeypatch.setitem(profiles.PROFILES, "tiny", tiny)
+    _reuse_stages(smoke, tmp_path / "out", "theory")
     log = io.StringIO()
     report = rp.reproduce("tiny", tmp_path / "out", device="cpu", stream=log, skip=("derive",))
     assert report.ok and (tmp_path / "out" / "paper.md").exists()
