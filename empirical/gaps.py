@@ -290,10 +290,14 @@ def gap_rows(
                 "slope_ci": _interval(draws, level),
             }
         )
+    # The law over the S where the mean Δ² is resolved (its bootstrap interval above 0).
+    resolved = np.quantile(mean_sq_boot, (1 - level) / 2, axis=1) > 0
+    use = resolved if resolved.sum() >= 2 else np.ones_like(resolved)
     rms_law = {
-        "slope": float(_half_log_slope(shots, mean_sq)),
-        "slope_ci": _interval(_half_log_slope(shots, mean_sq_boot.T), level),
-        "shots_range": [int(shots[0]), int(shots[-1])],
+        "slope": float(_half_log_slope(shots[use], mean_sq[use])),
+        "slope_ci": _interval(_half_log_slope(shots[use], mean_sq_boot[use].T), level),
+        "shots_range": [int(shots[use][0]), int(shots[use][-1])],
+        "resolved_shots": [int(s) for s in shots[resolved]],
         "local": local,
     }
     return {

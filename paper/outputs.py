@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .figures import write_figures
+from .mechanism_figures import write_mechanism_figures
+from .mechanism_tables import write_mechanism_tables
 from .render import render_paper
 from .tables import write_tables
 
@@ -40,6 +42,8 @@ def write_outputs(results: dict, profile, out: Path) -> list[Path]:
             (out / name).write_text(text)
             written.append(out / name)
     written += write_tables(results, profile, out)
+    written += write_mechanism_tables(results, profile, out)
     written += write_figures(results, profile, out)
+    written += write_mechanism_figures(results, profile, out)
     written.append(render_paper(out, extra))
     return written

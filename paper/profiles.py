@@ -138,7 +138,9 @@ _FULL_GAUSSIAN = _empirical(
 # The bridge's known answer: the theory's learner on the theory's data, where every example's
 # gap falls exactly as S^-1/2 (the same draws and candidates as the head's gaussian run).
 GAUSSIAN_CLASS_MEAN = EmpiricalSpec(
-    "gaussian-class-mean", _FULL_GAUSSIAN.options | {"learner": "class-mean"}, "mechanism"
+    "gaussian-class-mean",
+    _FULL_GAUSSIAN.options | {"learner": "class-mean", "attacks": ("lira",)},
+    "mechanism",
 )
 
 # FiLM against the linear head on the same cells (Fashion-MNIST, C = 2, 64 px): the same candidates,
@@ -188,7 +190,8 @@ SHADOW_COUNTS = (16, 64, 256)
 # the real features) keeps 256 so that online LiRA compares with the large-S run.
 MECHANISM_DIMS = (16, 64, 256)
 MECHANISM_LAMBDAS = (0.001, 0.1)
-_MECHANISM_BASE = LARGE_S.options | {"shadows": 64, "targets": None}
+# LiRA only: RMIA is not part of the question, and its analysis is the costliest.
+_MECHANISM_BASE = LARGE_S.options | {"shadows": 64, "targets": None, "attacks": ("lira",)}
 MECHANISM = (
     tuple(
         EmpiricalSpec(
@@ -209,7 +212,7 @@ MECHANISM = (
     + (
         EmpiricalSpec(
             "fashion-mnist-lite0-c2-class-mean",
-            LARGE_S.options | {"learner": "class-mean"},
+            LARGE_S.options | {"learner": "class-mean", "attacks": ("lira",)},
             "mechanism",
         ),
     )

@@ -40,6 +40,19 @@ INTERVAL_FIELDS = {
     "beta_S_ci": ("beta_S", "beta_S_ci_low", "beta_S_ci_high"),
     "real_ci": ("real_slope", "real_ci_low", "real_ci_high"),
     "simulated_ci": ("simulated_slope", "simulated_ci_low", "simulated_ci_high"),
+    "asymptotic_ci": ("asymptotic_slope", "asymptotic_low", "asymptotic_high"),
+    "c_ci": ("c", "c_low", "c_high"),
+    "rms_ci": ("rms_scaled", "rms_low", "rms_high"),
+    "q50_ci": ("q50_scaled", "q50_low", "q50_high"),
+    "q99_ci": ("q99_scaled", "q99_low", "q99_high"),
+    "max_ci": ("max_scaled", "max_low", "max_high"),
+    "measured_ci": ("measured", "ci_low", "ci_high"),
+    "theory_ci": ("theory", "theory_low", "theory_high"),
+    # Columns whose names are not identifiers (the bridge's rules).
+    "paired": ("moments-paired",),
+    "iid": ("moments-iid",),
+    "paired_error": ("moments-paired_log10_error",),
+    "iid_error": ("moments-iid_log10_error",),
 }
 
 

@@ -247,6 +247,22 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
 
         plan.append(("regression-backbones", config, compute, *cost.analysis(len(runs))))
         needs["regression-backbones"] = {f"empirical-{label}" for label in runs}
+    _plan_mechanism(spec, out, labels, key, results, plan, needs)
+
+
+def _plan_mechanism(spec, out: Path, labels, key, results, plan, needs) -> None:
+    """The mechanism stage (per-example gaps, the calibrated bridge) where the profile has its
+    runs (full profile)."""
+    from . import mechanism_stage as mech
+    from . import stage_costs as cost
+
+    runs = mech.plan_labels(spec)
+    if not any(labels[label].role == "mechanism" for label in runs if label in labels):
+        return
+    config = {label: key(label) for label in runs} | {"mechanism": mech.MECHANISM_VERSION}
+    compute = lambda: mech.mechanism(out, runs, results)  # noqa: E731
+    plan.append(("mechanism", config, compute, *cost.analysis(len(runs), per=120.0)))
+    needs["mechanism"] = {f"empirical-{label}" for label in runs}
 
 
 def print_plan(runner, plan, profile: str, stream) -> None:

@@ -124,7 +124,8 @@ def class_mean_run(tmp_path_factory):
         attacks=("lira",),
         dataset_options={"dim": 16, "sigma": 1.0, "n_per_class": 1600, "seed": 5},
     )
-    out = tmp_path_factory.mktemp("class-mean")
+    # laid out as a reproduction's run folder, so that the mechanism stage can read it too
+    out = tmp_path_factory.mktemp("reproduction") / "runs" / "gaussian-class-mean"
     return compute_cells(config, out, progress=False)
 
 
@@ -191,7 +192,7 @@ def test_bridge_predicts_the_known_answer(class_mean_run):
     exact moments both predict the measured LiRA curve."""
     from mialaw.empirical.bridge import bridge
 
-    result = bridge(class_mean_run, 64, resamples=200, intervals=40)
+    result = bridge(class_mean_run, 64, resamples=200, intervals=20)
     assert {"theory", "moments-paired"} <= set(result.rules)
     assert result.median_abs_error("theory", min_shots=128) < 0.06
     assert result.median_abs_error("moments-paired", min_shots=64) < 0.06
@@ -233,3 +234,45 @@ def test_bridge_cli_json(class_mean_run, capsys):
         main(["empirical", "bridge", str(class_mean_run), "--from-shots", "256"])
     assert refused.value.code == 2
     assert "--from-shots must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_mechanism_stage_tables_and_figures(class_mean_run, recwarn):
+    """The paper's mechanism stage on one run: gap laws, the bridge against the run's measured
+    points, every table and figure written, no matplotlib warning."""
+    from mialaw.empirical.bridge import _measured
+    from mialaw.paper import mechanism_stage, mechanism_tables
+    from mialaw.paper.mechanism_figures import write_mechanism_figures
+    from mialaw.paper.profiles import PROFILES
+
+    out = class_mean_run.parent.parent
+    measured = _measured(class_mean_run, 2, (64, 128, 256), ALPHAS, ("lira_online",), 100)
+    points = [p | {"classes": 2} for p in measured.values()]
+    stage = {"empirical-gaussian-class-mean": {"points": points}}
+    result = mechanism_stage.mechanism(
+        out, ["gaussian-class-mean"], stage, gap_resamples=200, intervals=20
+    )
+    results = {"mechanism": json.loads(json.dumps(result))}
+    written = mechanism_tables.write_mechanism_tables(results, PROFILES["full"], out)
+    names = {p.name for p in written}
+    assert {"gaps.csv", "gap_laws.csv", "bridge.csv", "bridge_summary.csv"} <= names
+    gaps = mechanism_tables.gap_rows(results)
+    assert [r["shots"] for r in gaps] == [32, 64, 128, 256]  # from S0 = 32 on
+    bridge_rows = mechanism_tables.bridge_rows(results)
+    assert {r["attack"] for r in bridge_rows} == {"LiRA online", "LiRA offline"}
+    measured_rows = [r for r in bridge_rows if r["measured"] is not None]
+    assert measured_rows and all(r["attack"] == "LiRA online" for r in measured_rows)
+    summary = mechanism_tables.bridge_summary_rows(results)
+    paired = [
+        r
+        for r in summary
+        if r["rule"] == "moments-paired"
+        and r["attack"] == "LiRA online"
+        and r["window"] == "from S0"
+    ]
+    assert paired[0]["median_abs"] < 0.06
+    figures = write_mechanism_figures(results, PROFILES["full"], out)
+    assert any(p.name == "bridge.png" for p in figures) and any(
+        p.name == "gaps.png" for p in figures
+    )
+    assert not [w for w in recwarn if "matplotlib" in str(w.filename)]
