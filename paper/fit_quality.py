@@ -98,14 +98,26 @@ def _fit(shots, values, keep, sigma, level):
         return None, str(err)
 
 
+GOODNESS_LEVEL = 0.05
+
+
 def _overlap(a, b) -> bool:
     return a.slope.lower <= b.slope.upper and b.slope.lower <= a.slope.upper
 
 
+def _fails(fit) -> bool:
+    """The fit's χ² rejects one power law at the 5 % level (NaN p: unweighted, never fails)."""
+    p = getattr(fit, "p_value", float("nan"))
+    return bool(p == p and p < GOODNESS_LEVEL)
+
+
 def choose_cut(strict, loose) -> float:
     """CUT_LOOSE where the points between the cuts do not move the fit (both fits exist, their
-    slope intervals overlap, the strict fit has >= MIN_STRICT_POINTS points), else CUT_STRICT."""
+    slope intervals overlap, the strict fit has >= MIN_STRICT_POINTS points) and do not break it
+    (the loose fit does not fail its χ² test where the strict one passes), else CUT_STRICT."""
     if strict is None or loose is None or strict.n < MIN_STRICT_POINTS:
+        return CUT_STRICT
+    if _fails(loose) and not _fails(strict):
         return CUT_STRICT
     return CUT_LOOSE if _overlap(strict, loose) else CUT_STRICT
 

@@ -111,3 +111,20 @@ def test_simulated_laws_follow_the_sweep_rule():
     assert per_example.fit.n == 9 and per_example.fit.weighted
     se = 0.002 / stats.norm.ppf(0.975) / (adv * np.log(10))  # delta method, by hand
     np.testing.assert_allclose(per_example.sigma, se, rtol=1e-9)
+
+
+def test_a_loose_fit_that_fails_its_chi2_gives_way():
+    """The points above half the ceiling stay out when they break one power law (the loose fit's
+    χ² rejects it) while the strict fit holds, even if the slopes' intervals overlap."""
+    from types import SimpleNamespace
+
+    from mialaw.paper.fit_quality import CUT_LOOSE, CUT_STRICT, choose_cut
+    from mialaw.theory.estimate import Estimate
+
+    def fit(p, n=5):
+        return SimpleNamespace(slope=Estimate(-0.8, -0.7, -0.6), n=n, p_value=p)
+
+    assert choose_cut(fit(0.5), fit(0.4)) == CUT_LOOSE
+    assert choose_cut(fit(0.5), fit(0.001)) == CUT_STRICT
+    assert choose_cut(fit(0.01), fit(0.001)) == CUT_LOOSE  # both fail: the cut is not the cause
+    assert choose_cut(fit(0.5, n=2), fit(0.4)) == CUT_STRICT
