@@ -122,7 +122,7 @@ def _shadow_counts(keep, removed, variance, online):
 _BLOCK = 512  # examples per block of _centred: a block's (Q, M) deviations stay in cache
 
 
-def _centred(keep, stats, removed=None):
+def _centred(keep, stats, removed=None, windows=False):
     """Sums over all models, computed once for the IN and the OUT fits.
 
     Deviations d from each example's mean over all models are laid out (N, Q, M), so every sum
@@ -132,6 +132,7 @@ def _centred(keep, stats, removed=None):
     a time (each example's sums are the same bits however the examples are blocked), and only
     the deviations of the models that targets remove (``removed``; None: all) are kept, as
     columns ``col[model]`` of ``d``: one target costs one pass over the statistics.
+    ``windows``: also each block's middle order statistics for the median centre (``_median``).
     """
     models, examples, queries = stats.shape
     every = removed is None or len(removed[0]) * len(removed) >= models
@@ -140,12 +141,16 @@ def _centred(keep, stats, removed=None):
     col[kept] = np.arange(len(kept))
     d_kept = np.empty((examples, queries, len(kept)))
     centre, s1_in, s2_in, s2_out = (np.empty((examples, queries)) for _ in range(4))
+    order = _Windows(examples, queries) if windows else None
     for lo in range(0, examples, _BLOCK):
         block = slice(lo, lo + _BLOCK)
         d = np.moveaxis(stats[:, block], 0, -1).copy(order="C")
+        keep_t = np.ascontiguousarray(keep[:, block].T)  # (n, M): bools transposed
+        if order is not None:  # the raw values, before centring
+            order.add(block, d, keep_t)
         centre[block] = d.mean(-1)
         d -= centre[block][..., None]
-        w = np.ascontiguousarray(keep[:, block].T).astype(np.float64)  # (n, M): bools transposed
+        w = keep_t.astype(np.float64)
         np.einsum("nqm,nm->nq", d, w, out=s1_in[block])
         np.einsum("nqm,nqm,nm->nq", d, d, w, out=s2_in[block])
         # Not Σd² − Σ_in d²: when the OUT values nearly agree that difference loses their spread.
@@ -156,9 +161,31 @@ def _centred(keep, stats, removed=None):
         "d": d_kept,
         "col": col,
         "keep": keep,
+        "windows": None if order is None else order.by_side(),
         True: (s1_in, s2_in),
         False: (-s1_in, s2_out),
     }
+
+
+class _Windows:
+    """Per example and query, the middle order statistics of its IN and OUT values (filled a
+    block at a time by ``mialaw.theory.median_kernel.block_windows``)."""
+
+    def __init__(self, examples: int, queries: int):
+        from . import median_kernel
+
+        self.kernel = median_kernel.block_windows
+        self.window = {side: np.empty((examples, queries, 3)) for side in (True, False)}
+        self.base = {side: np.empty(examples, dtype=np.int64) for side in (True, False)}
+
+    def add(self, block: slice, values: np.ndarray, keep_t: np.ndarray) -> None:
+        w, b = self.window, self.base
+        self.kernel(
+            values, keep_t, w[True][block], b[True][block], w[False][block], b[False][block]
+        )
+
+    def by_side(self) -> dict:
+        return {side: (self.window[side], self.base[side]) for side in (True, False)}
 
 
 def _moments(centred, member, side, removed, counts, variance, ddof):
@@ -208,9 +235,6 @@ def _median(centred, values, side, removed, counts):
     # Contiguous arrays: one compiled specialisation of each kernel (cached on disk).
     keep = np.ascontiguousarray(centred["keep"])
     values = np.ascontiguousarray(values)
-    if "windows" not in centred:
-        win_in, base_in, win_out, base_out = median_kernel.order_windows(values, keep)
-        centred["windows"] = {True: (win_in, base_in), False: (win_out, base_out)}
     window, base = centred["windows"][side]
     gone = np.stack([np.asarray(r, dtype=np.int64) for r in removed])
     counts = np.ascontiguousarray(counts, dtype=np.int64)
@@ -257,7 +281,8 @@ def lira_scores(
     removed = _removed(keep, targets, rotation)
     n_in, n_out = _shadow_counts(keep, removed, variance, online)
     fixed_in = variance == "fixed" and online  # the reference uses IN's spread for OUT too
-    centred = _centred(keep, stats, removed)  # shared by the IN and OUT fits
+    # Shared by the IN and OUT fits (and their medians: the same pass over the statistics).
+    centred = _centred(keep, stats, removed, windows=centre == "median")
     gaussian = dict(removed=removed, variance=variance, centre=centre, ddof=ddof)
     mu_out, var_out = _gaussian(stats, centred, ~keep, False, counts=n_out, **gaussian)
     s = stats[targets]

@@ -6,9 +6,10 @@ median of the K member values less one value x is read off a window of at most t
 statistics of all K values, found once per example by selection (no sort, no per-target work
 over the models):
 
-* ``order_windows``: per example and query, for the IN and the OUT values in one pass, the
-  order statistics v[b], v[b + 1], v[b + 2] of the K values, b = max((K − 2) // 2, 0)
-  (positions past K − 1 hold +inf and are never read);
+* ``block_windows``: per example and query, for the IN and the OUT values, the order statistics
+  v[b], v[b + 1], v[b + 2] of the K values, b = max((K − 2) // 2, 0) (positions past K − 1 hold
+  +inf and are never read), from a block of examples already laid out by model (``lira``'s sums
+  over models read the same block, so the statistics are read once);
 * ``rotated_medians``: per target, k = K − 1 values remain when a member value x is removed, and
   the sorted remainder w has w[j] = v[j + 1] if v[j] >= x else v[j] (v[j] >= x exactly when j is
   at or past x's rank; among ties either copy leaves the same values), so the median
@@ -25,7 +26,6 @@ import numpy as np
 
 # Serial kernels: the work is one pass over the statistics, and a parallel launch costs more than
 # it saves on a busy machine (and compiles several times slower).
-BLOCK = 32  # examples per block: a block's rows of every model are gathered once
 
 
 @nb.njit(inline="always")
@@ -86,40 +86,27 @@ def _window_of(a, count, base, out):
 
 
 @nb.njit(cache=True)
-def order_windows(stats, keep):
-    """The IN and the OUT windows of ``stats`` (M, N, Q) under ``keep`` (M, N) bool, in one pass:
-    (window_in (N, Q, 3), base_in (N,), window_out, base_out); see the module docstring."""
-    models, examples, queries = stats.shape
-    window_in = np.empty((examples, queries, 3))
-    window_out = np.empty((examples, queries, 3))
-    base_in = np.empty(examples, np.int64)
-    base_out = np.empty(examples, np.int64)
-    blocks = (examples + BLOCK - 1) // BLOCK
-    for b in range(blocks):
-        lo = b * BLOCK
-        width = min(lo + BLOCK, examples) - lo
-        # The block gathered once, model by model (contiguous rows), as (example, query, model):
-        # IN values from the front, OUT values from the back.
-        values = np.empty((width, queries, models))
-        n_in = np.zeros(width, np.int64)
+def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
+    """The IN and the OUT windows of a block of examples, written into the outputs: ``values``
+    (n, Q, M) every model's statistics of each example (contiguous: the block as ``lira``'s
+    sums lay it out), ``keep_t`` (n, M) bool; windows (n, Q, 3) and bases (n,)."""
+    width, queries, models = values.shape
+    row = np.empty(models)
+    for j in range(width):
+        k_in = 0
         for m in range(models):
-            for j in range(width):
-                member = keep[m, lo + j]
-                c = n_in[j]
-                at = c if member else models - 1 - (m - c)
-                for q in range(queries):
-                    values[j, q, at] = stats[m, lo + j, q]
-                n_in[j] = c + member
-        for j in range(width):
-            k_in = n_in[j]
-            k_out = models - k_in
-            base_in[lo + j] = max((k_in - 2) // 2, 0)
-            base_out[lo + j] = max((k_out - 2) // 2, 0)
-            for q in range(queries):
-                row = values[j, q]
-                _window_of(row[:k_in], k_in, base_in[lo + j], window_in[lo + j, q])
-                _window_of(row[k_in:], k_out, base_out[lo + j], window_out[lo + j, q])
-    return window_in, base_in, window_out, base_out
+            k_in += keep_t[j, m]
+        k_out = models - k_in
+        base_in[j] = max((k_in - 2) // 2, 0)
+        base_out[j] = max((k_out - 2) // 2, 0)
+        for q in range(queries):
+            c = 0  # IN values to the front, OUT values to the back (no branch)
+            for m in range(models):
+                member = keep_t[j, m]
+                row[c if member else models - 1 - (m - c)] = values[j, q, m]
+                c += member
+            _window_of(row[:k_in], k_in, base_in[j], window_in[j, q])
+            _window_of(row[k_in:], k_out, base_out[j], window_out[j, q])
 
 
 @nb.njit(cache=True)
