@@ -300,6 +300,20 @@ def gap_rows(
         "resolved_shots": [int(s) for s in shots[resolved]],
         "local": local,
     }
+    # The signed mean gap (unbiased without any noise correction): its square's law.
+    mean_gap = followed.gap.mean(1)
+    mean_boot = followed.gap[:, boot].mean(-1)
+    positive = np.quantile(mean_boot, (1 - level) / 2, axis=1) > 0
+    use = positive if positive.sum() >= 2 else np.ones_like(positive)
+    sq, sq_boot = (
+        np.where(mean_gap > 0, mean_gap, np.nan) ** 2,
+        np.where(mean_boot > 0, mean_boot, np.nan) ** 2,
+    )
+    mean_law = {
+        "slope": float(_half_log_slope(shots[use], sq[use])),
+        "slope_ci": _interval(_half_log_slope(shots[use], sq_boot[use].T), level),
+        "shots_range": [int(shots[use][0]), int(shots[use][-1])],
+    }
     return {
         "run": followed.run,
         "classes": followed.classes,
@@ -307,6 +321,7 @@ def gap_rows(
         "examples": followed.examples,
         "by_shots": by_shots,
         "rms_law": rms_law,
+        "mean_law": mean_law,
         "groups": _group_laws(followed, boot, level),
         "slopes": _example_slopes(followed, boot, level),
     }

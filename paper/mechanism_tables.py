@@ -98,6 +98,15 @@ def gap_law_rows(results: dict) -> list[dict]:
             | {"law": "rms gap", "shots": span, "examples": gaps["examples"]}
             | {"slope": law["slope"], "ci_low": law["slope_ci"][0], "ci_high": law["slope_ci"][1]}
         )
+        mean_law = gaps.get("mean_law")
+        if mean_law:
+            lo, hi = mean_law["shots_range"]
+            rows.append(
+                base
+                | {"law": "mean gap", "shots": f"{lo}-{hi}", "examples": gaps["examples"]}
+                | {"slope": mean_law["slope"], "ci_low": mean_law["slope_ci"][0]}
+                | {"ci_high": mean_law["slope_ci"][1], "note": "signed mean of the gaps"}
+            )
         for g in gaps["groups"]:
             lo, hi = g["base_gap_range"]
             rows.append(
