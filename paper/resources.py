@@ -205,16 +205,18 @@ def simulate_bytes(
     attack: str,
     shadows: int,
     target_models: int,
+    resamples: int = 1000,
     workers: int = 1,
 ) -> float:
     """Peak memory of ``mialaw simulate``: the theory for every point plus one S-point's games
     per process (measured about 160 bytes per oracle game and 130 per LiRA model and target,
-    bootstrap included; bounded here by 250 and 200)."""
+    bootstrap included; bounded here by 250 and 200), and the bootstrap's replicates (measured
+    about 110 bytes per resample at 5e7 resamples; bounded by 128)."""
     if attack == "oracle":
         per_point = 250.0 * targets
     else:
         per_point = 200.0 * targets * (shadows + target_models)
-    per_process = BASE_BYTES + per_point
+    per_process = BASE_BYTES + per_point + 128.0 * max(int(resamples), 0)  # bootstrap tallies
     return theory_bytes(dim, sigma, classes) + max(int(workers or 1), 1) * per_process
 
 

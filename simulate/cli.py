@@ -108,7 +108,7 @@ def _add_attack_arguments(parser: argparse.ArgumentParser) -> None:
         "Clopper-Pearson (ignores the threshold's noise; for comparison)",
     )
     parser.add_argument(
-        "--resamples", type=int, default=1000, metavar="B", help="bootstrap replicates (>= 100)"
+        "--resamples", type=int, default=1000, metavar="B", help="bootstrap replicates, 100 to 1e6"
     )
     parser.add_argument(
         "--fit-min-shots",
@@ -222,6 +222,9 @@ def _write(result, out: str) -> None:
     plot_sweep(result, folder / "advantage.png")
 
 
+MAX_RESAMPLES = 10**6
+
+
 def _check_memory(args) -> None:
     """σ in its range and the sweep's memory (estimated from the arguments) available, before
     anything is allocated."""
@@ -229,6 +232,11 @@ def _check_memory(args) -> None:
     from mialaw.theory.cli import check_sigma
 
     sigma = check_sigma(args.sigma)
+    if not 1 <= args.resamples <= MAX_RESAMPLES:  # below 100 the sweep says so
+        raise ValueError(
+            f"--resamples must lie in [100, {MAX_RESAMPLES:.0e}] (more replicates change the "
+            f"interval by less than its Monte Carlo error); got {args.resamples}"
+        )
     if args.dim < 1 or args.targets < 1 or args.shadows < 0 or args.target_models < 0:
         return  # the sweep's own checks say what is wrong
     dedicated = args.target_models if args.evaluation == "dedicated" else 0
@@ -240,12 +248,14 @@ def _check_memory(args) -> None:
         attack=args.attack,
         shadows=args.shadows,
         target_models=dedicated,
+        resamples=args.resamples,
         workers=args.workers or 1,
     )
     check_memory(
         needed,
-        f"--targets {int(args.targets)} --dim {args.dim} ({args.attack})",
-        "lower --targets, --shadows, --workers or --dim",
+        f"--targets {int(args.targets)} --dim {args.dim} --resamples {args.resamples} "
+        f"({args.attack})",
+        "lower --targets, --shadows, --resamples, --workers or --dim",
     )
 
 

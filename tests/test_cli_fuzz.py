@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mialaw.paper.cli import main
@@ -26,13 +26,23 @@ EDGES = ["0", "-1", "1e-300", "1e300", "nan", "inf", "-inf", "1e30", "10" * 16, 
 
 
 def numbers(typical: list[str]) -> st.SearchStrategy[str]:
-    """Argument text: mostly typical values, often an edge, sometimes any float or integer."""
+    """Float argument text: mostly typical values, often an edge, sometimes any float or int."""
+    common = st.sampled_from(typical)
     return st.one_of(
-        st.sampled_from(typical),
+        common,
+        common,
+        common,
         st.sampled_from(EDGES),
         st.floats(allow_nan=True, allow_infinity=True).map(repr),
         st.integers(-(10**30), 10**30).map(str),
     )
+
+
+def integers(typical: list[str]) -> st.SearchStrategy[str]:
+    """Integer argument text: mostly typical values, else edges and any integer."""
+    common = st.sampled_from(typical)
+    edges = st.sampled_from(["0", "-1", "1000000000", "10" * 16, "1e3", "x"])
+    return st.one_of(common, common, common, edges, st.integers(-(10**30), 10**30).map(str))
 
 
 def run(argv: list[str], capsys) -> tuple[int, str]:
@@ -46,11 +56,13 @@ def run(argv: list[str], capsys) -> tuple[int, str]:
 def check(argv, code, err, folder: Path | None = None) -> None:
     """Status 0 or 2, each stderr line ``mialaw ...`` (warnings, then at most one error), and no
     temporary file or lock left in ``folder``."""
+    event(f"status {code}" + (f": {err.split(': error: ')[-1][:40]}" if code else ""))
     assert code in (0, 2), (argv, code, err[-3000:])
     lines = err.strip().splitlines()
     assert "Traceback" not in err and all(line.startswith("mialaw") for line in lines), (argv, err)
     if code == 2:
         assert lines and ": error: " in lines[-1], (argv, err)
+        assert "not enough memory" not in err, (argv, err)  # an allocation the estimate missed
         assert sum(": error: " in line for line in lines) == 1, (argv, err)
     if folder is not None:
         left = [p for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name == ".lock"]
@@ -71,9 +83,9 @@ FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, Heal
 
 theory_args = st.fixed_dictionaries(
     {
-        "--dim": numbers(["2", "8", "64"]),
+        "--dim": integers(["2", "8", "64"]),
         "--sigma": numbers(["1", "0.5", "3"]),
-        "--classes": numbers(["2", "3"]),
+        "--classes": integers(["2", "3"]),
         "--shots": st.lists(numbers(["1", "16", "1e4", "1e16"]), min_size=1, max_size=3),
         "--fpr": st.lists(numbers(["0.1", "0.01", "1e-12"]), min_size=1, max_size=2),
         "--test": st.sampled_from(["lira", "exact", "np"]),
@@ -85,7 +97,7 @@ def argv_of(options: dict) -> list[str]:
     argv = []
     for key, value in options.items():
         values = value if isinstance(value, list) else [value]
-        argv += [f"{key}={values[0]}", *values[1:]] if values else [key]
+        argv += [key, *values]
     return argv
 
 
@@ -102,10 +114,10 @@ def test_theory_tpr_survives_any_arguments(options, pooled, capsys, bounded):
     delta=numbers(["1e-5", "0"]),
     fpr=numbers(["0.1", "0.001"]),
     law=st.one_of(st.none(), st.tuples(numbers(["-0.5", "-1"]), numbers(["0", "-1"]))),
-    dim=numbers(["8", "64"]),
+    dim=integers(["8", "64"]),
 )
 def test_theory_dp_shots_survives_any_arguments(epsilon, delta, fpr, law, dim, capsys, bounded):
-    argv = ["theory", "dp-shots", f"--epsilon={epsilon[0]}", *epsilon[1:], f"--delta={delta}"]
+    argv = ["theory", "dp-shots", "--epsilon", *epsilon, f"--delta={delta}"]
     argv += [f"--fpr={fpr}", f"--dim={dim}"]
     if law is not None:
         argv += ["--power-law", *law]
@@ -116,14 +128,14 @@ def test_theory_dp_shots_survives_any_arguments(epsilon, delta, fpr, law, dim, c
 @given(
     options=st.fixed_dictionaries(
         {
-            "--dim": numbers(["2", "8"]),
+            "--dim": integers(["2", "8"]),
             "--sigma": numbers(["1", "2"]),
             "--shots": st.lists(numbers(["16", "64"]), min_size=1, max_size=2),
             "--fpr": st.lists(numbers(["0.1", "0.2"]), min_size=1, max_size=2),
             "--targets": numbers(["50", "200"]),
-            "--shadows": numbers(["6", "8"]),
-            "--resamples": numbers(["100"]),
-            "--seed": numbers(["0", "3"]),
+            "--shadows": integers(["6", "8"]),
+            "--resamples": integers(["100"]),
+            "--seed": integers(["0", "3"]),
             "--fit-min-shots": numbers(["1"]),
         }
     ),
@@ -140,13 +152,13 @@ def test_simulate_survives_any_arguments(options, attack, write, capsys, bounded
 @FUZZ
 @given(
     shots=st.lists(numbers(["10", "1000"]), min_size=1, max_size=2),
-    classes=numbers(["2", "10"]),
+    classes=integers(["2", "10"]),
     fpr=numbers(["0.01", "0.1"]),
     target=st.booleans(),
 )
 def test_predict_survives_any_arguments(shots, classes, fpr, target, capsys, bounded):
     what = "--target-advantage" if target else "--shots"
-    argv = ["predict", f"{what}={shots[0]}", *shots[1:], f"--classes={classes}", f"--fpr={fpr}"]
+    argv = ["predict", what, *shots, f"--classes={classes}", f"--fpr={fpr}"]
     check(argv, *run(argv, capsys))
 
 

@@ -99,6 +99,7 @@ def _test_argument(parser):
 # σ's allowed range: below, the quadrature's panels (spaced on the scale 1/σ) outgrow any memory;
 # above, σ² overflows. Class means are unit vectors, so σ is the noise relative to their spacing.
 SIGMA_RANGE = (1e-4, 1e100)
+MAX_EPSILON = 700  # e^ε overflows a float beyond 709; ε > 20 bounds nothing in practice
 
 
 def check_sigma(sigma, option: str = "--sigma") -> float:
@@ -270,6 +271,9 @@ def _print_tpr_table(settings, points, n_shots):
 def _dp_shots(args) -> int:
     from mialaw.theory import dp
 
+    for eps in args.epsilon:  # e^ε must be a finite number
+        if not 0 <= eps <= MAX_EPSILON:
+            raise ValueError(f"--epsilon must lie in [0, {MAX_EPSILON}]; got {eps!r}")
     rows = []
     model = None
     x = None
