@@ -118,6 +118,11 @@ def example_fits(keep, stats, ids=None, labels=None) -> ExampleFits:
 
     mean_in, sd_in = moments(keep, n_in)
     mean_out, sd_out = moments(~keep, n_out)
+    # An example whose shadows all agree (a saturated confidence) has no spread to standardise
+    # by: its spreads are floored at a millionth of the typical one, so its gap is large, finite.
+    typical = float(np.median(np.concatenate([sd_in, sd_out])))
+    floor = 1e-6 * typical if typical > 0 else 1e-300
+    sd_in, sd_out = np.maximum(sd_in, floor), np.maximum(sd_out, floor)
     n = keep.shape[1]
     ids = np.arange(n) if ids is None else np.asarray(ids, dtype=np.int64)
     labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels, dtype=np.int64)

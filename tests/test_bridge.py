@@ -187,6 +187,21 @@ def test_gap_noise_correction_on_a_null():
     assert (fits.gap**2).mean() > 10 * sq.std() / np.sqrt(sq.size)  # the raw Δ̂² is biased
 
 
+def test_saturated_examples_keep_finite_gaps():
+    """Shadows that all agree on an example (a saturated confidence): finite, large gaps."""
+    from mialaw.empirical.gaps import example_fits
+
+    rng = np.random.default_rng(8)
+    keep = np.zeros((16, 50), bool)
+    first = rng.random((8, 50)) < 0.5
+    keep[0::2], keep[1::2] = first, ~first
+    stats = rng.standard_normal(keep.shape) + keep
+    stats[:, 0] = np.where(keep[:, 0], 5.0, 3.0)  # no spread at all
+    fits = example_fits(keep, stats)
+    assert np.all(np.isfinite(fits.gap)) and fits.gap[0] > 100
+    assert np.all(np.isfinite(fits.gaussians().mean_in))
+
+
 def test_bridge_predicts_the_known_answer(class_mean_run):
     """The theory's learner on the theory's data: the S^-1/2 scaling from S0 and the protocol's
     exact moments both predict the measured LiRA curve."""

@@ -38,6 +38,7 @@ SUBSTITUTIONS = {
 # Options appended (argparse keeps the last value) to make a command tiny.
 TINY_OPTIONS = {
     "mialaw audit": "--shadows 4 --fpr 0.1 --no-progress",
+    "mialaw empirical bridge": "--resamples 100 --intervals 20",
     "python -m mialaw.simulate.bench": "--quick --repeat 1",
 }
 _DASK_LOCAL = "tests/test_executors.py::test_readme_section_commands_run_on_two_local_workers"
@@ -49,6 +50,7 @@ ELSEWHERE = {
     'pip install -e ".[test]"': ".ci/run",
     "pip install torch==2.13.0": ".ci/run",
     "pytest": ".ci/run",
+    "pytest -m slow": ".ci/run",
     # The same benchmarks at their --tiny sizes (bench_film's tiny run takes minutes).
     "python -m mialaw.empirical.bench": (
         "tests/test_feature_speed.py::test_bench_runs_without_arguments"
