@@ -19,7 +19,7 @@ from mialaw.empirical.config import RunConfig
 from mialaw.empirical.learners import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
-__all__ = ["LEARNER", "PreparedFeatures", "prepare_features", "run_cell"]
+__all__ = ["LEARNER", "PreparedFeatures", "named_features", "prepare_features", "run_cell"]
 
 # Part of the identity of every head cell: bump when a change alters a head cell's arrays.
 CODE_VERSION = "1"
@@ -42,6 +42,23 @@ def _content_key(x, y, flipped) -> str:
     return "given-" + array_checksum(given)[:24]
 
 
+def named_features(config: RunConfig, options: dict, *, flip: bool = False, split="train"):
+    """The sweep's dataset through its backbone (first max(C) classes), from the feature cache."""
+    from mialaw.empirical.features import get_features
+
+    return get_features(
+        config.dataset,
+        config.backbone,
+        classes=max(config.classes),
+        data_dir=config.data_dir,
+        cache_dir=config.cache_dir,
+        device=config.device,
+        flip=flip,
+        split=split,
+        **options,
+    )
+
+
 def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
     """Load (or take) the features and check them against the sweep, before anything is written.
 
@@ -52,18 +69,7 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
 
     options, project_to = projection.split_options(config.dataset_options)
     if features is None:
-        from mialaw.empirical.features import get_features
-
-        features = get_features(
-            config.dataset,
-            config.backbone,
-            classes=max(config.classes),
-            data_dir=config.data_dir,
-            cache_dir=config.cache_dir,
-            device=config.device,
-            flip=config.flip,
-            **options,
-        )
+        features = named_features(config, options, flip=config.flip)
     elif project_to is not None:
         raise ValueError(
             "the 'project' dataset option applies to named datasets, not to given features"

@@ -57,7 +57,7 @@ def project(features, mean, basis) -> np.ndarray:
 def fitting_features(config, options: dict):
     """The features the basis is fitted on: the test split's, first C classes, same backbone."""
     from mialaw.empirical.datasets import is_image_dataset
-    from mialaw.empirical.features import get_features
+    from mialaw.empirical.head_learner import named_features
 
     if not is_image_dataset(config.dataset):
         raise ValueError(
@@ -65,13 +65,4 @@ def fitting_features(config, options: dict):
             f"{config.dataset!r} lives in feature space (draw it with the dimension you want)"
         )
     options = {k: v for k, v in options.items() if k != "max_per_class"}
-    return get_features(
-        config.dataset,
-        config.backbone,
-        classes=max(config.classes),
-        data_dir=config.data_dir,
-        cache_dir=config.cache_dir,
-        device=config.device,
-        split="test",
-        **options,
-    )
+    return named_features(config, options, split="test")
