@@ -282,6 +282,9 @@ def print_plan(runner, plan, profile: str, stream) -> None:
     print(f"plan of --profile {profile}: {len(plan)} stages, then figures and tables", file=stream)
     for name, what, when in rows:
         print(f"  {name:<{width}}  {what:<{cells}}  {when}", file=stream)
+    if not total:
+        print("  nothing to compute: every stage is reused", file=stream, flush=True)
+        return
     print(
         f"  estimated {fmt_seconds(total)} of computing on 2 cores (a first run also compiles "
         "the simulation kernels and extracts features: up to a minute more)",

@@ -16,7 +16,7 @@ ORACLE_S_PER_GAME = 0.5e-6  # per simulated game (target) of one S-point
 LIRA_S_PER_TRIAL = 0.8e-6  # per (model, target) statistic of one S-point, scored and measured
 RUN_S = 2.0  # per empirical run: its features loaded and checked
 CELL_S = 0.12  # per empirical cell: sampling, bookkeeping, scoring
-HEAD_S_PER_EXAMPLE = 2e-5  # per (model, candidate example) of a cell: training the heads
+HEAD_S_PER_EXAMPLE = 2.5e-5  # per (model, candidate, class) of a cell: training the heads
 ANALYSIS_S = 1.0  # per run read by an analysis stage
 
 
@@ -49,7 +49,7 @@ def empirical(options: dict) -> tuple[float, tuple[int, str]]:
     classes, shots, seeds = options["classes"], options["shots"], options.get("seeds", 1)
     models = options.get("shadows", 64) + 2
     cells = len(classes) * len(shots) * seeds
-    work = seeds * sum(models * 2 * s * c for c in classes for s in shots)
+    work = seeds * sum(models * 2 * s * c * c for c in classes for s in shots)
     return RUN_S + cells * CELL_S + work * HEAD_S_PER_EXAMPLE, (cells, "cells (C, S, seed)")
 
 
