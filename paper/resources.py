@@ -216,8 +216,10 @@ def simulate_bytes(
         per_point = 250.0 * targets
     else:
         per_point = 200.0 * targets * (shadows + target_models)
-    per_process = BASE_BYTES + per_point + 128.0 * max(int(resamples), 0)  # bootstrap tallies
-    return theory_bytes(dim, sigma, classes) + max(int(workers or 1), 1) * per_process
+    per_process = per_point + 128.0 * max(int(resamples), 0)  # bootstrap replicates
+    workers = max(int(workers or 1), 1)
+    interpreters = workers * BASE_BYTES if workers > 1 else 0.0  # this one is in the theory's
+    return theory_bytes(dim, sigma, classes) + interpreters + workers * per_process
 
 
 def empirical_run_bytes(

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mialaw.paper.cli import main
 
-LIMIT = "1G"  # MIALAW_MEMORY_LIMIT while fuzzing
+LIMIT = "700M"  # MIALAW_MEMORY_LIMIT while fuzzing (also bounds the time of what runs)
 EDGES = ["0", "-1", "1e-300", "1e300", "nan", "inf", "-inf", "1e30", "10" * 16, "x", "", "-0"]
 
 
@@ -81,22 +81,56 @@ def bounded(monkeypatch):
 
 FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-theory_args = st.fixed_dictionaries(
-    {
-        "--dim": integers(["2", "8", "64"]),
-        "--sigma": numbers(["1", "0.5", "3"]),
-        "--classes": integers(["2", "3"]),
-        "--shots": st.lists(numbers(["1", "16", "1e4", "1e16"]), min_size=1, max_size=3),
-        "--fpr": st.lists(numbers(["0.1", "0.01", "1e-12"]), min_size=1, max_size=2),
-        "--test": st.sampled_from(["lira", "exact", "np"]),
-    }
+
+@st.composite
+def few_faults(draw, typical: dict, kinds: dict, many: tuple = ()) -> dict:
+    """Options at typical values but for up to two drawn at random from ``numbers`` or
+    ``integers`` (``kinds[key]``): most inputs then reach the computation, each with at most a
+    couple of faults. Keys in ``many`` take one to three values."""
+    options = {}
+    for key, values in typical.items():
+        size = draw(st.integers(1, 3)) if key in many else 1
+        options[key] = [draw(st.sampled_from(values)) for _ in range(size)]
+    for key in draw(st.lists(st.sampled_from(sorted(typical)), max_size=2, unique=True)):
+        kind = kinds[key]
+        if kind is int:
+            hostile = integers(typical[key])
+        elif kind is float:
+            hostile = numbers(typical[key])
+        else:  # a strategy of its own
+            hostile = kind(typical[key])
+        size = draw(st.integers(0, 3)) if key in many else 1
+        options[key] = [draw(hostile) for _ in range(size)]
+    return options
+
+
+THEORY = {"--dim": ["2", "8", "64"], "--sigma": ["1", "0.5", "3"], "--classes": ["2", "3"]}
+THEORY |= {"--shots": ["1", "16", "1e4", "1e16"], "--fpr": ["0.1", "0.01", "1e-12"]}
+
+
+def dims(typical: list[str]) -> st.SearchStrategy[str]:
+    """--dim: typical, or too small or too large to run (a valid d of thousands is only slow: the
+    slow test's territory)."""
+    far = st.one_of(st.integers(-(10**30), 1), st.integers(10**7, 10**30)).map(str)
+    return st.one_of(st.sampled_from(typical), st.sampled_from(["0", "1e3", "x", ""]), far)
+
+
+THEORY_KINDS = {"--dim": dims, "--classes": int, "--sigma": float, "--shots": float, "--fpr": float}
+theory_args = few_faults(THEORY, THEORY_KINDS, ("--shots", "--fpr")).flatmap(
+    lambda o: st.sampled_from(["lira", "exact", "np"]).map(lambda t: o | {"--test": [t]})
 )
+SIMULATE = {"--dim": ["2", "8"], "--sigma": ["1", "2"], "--shots": ["16", "64"]}
+SIMULATE |= {"--fpr": ["0.1", "0.2"], "--targets": ["50", "200"], "--shadows": ["6", "8"]}
+SIMULATE |= {"--resamples": ["100"], "--seed": ["0", "3"], "--fit-min-shots": ["1"]}
+SIMULATE_KINDS = {key: float for key in SIMULATE} | {
+    key: int for key in ("--shadows", "--resamples", "--seed")
+}
+SIMULATE_KINDS["--dim"] = dims
 
 
 def argv_of(options: dict) -> list[str]:
     argv = []
-    for key, value in options.items():
-        values = value if isinstance(value, list) else [value]
+    for key, values in options.items():
         argv += [key, *values]
     return argv
 
@@ -124,25 +158,17 @@ def test_theory_dp_shots_survives_any_arguments(epsilon, delta, fpr, law, dim, c
     check(argv, *run(argv, capsys))
 
 
-@FUZZ
+@settings(FUZZ, max_examples=12)  # each valid example is a whole sweep; the slow test does more
 @given(
-    options=st.fixed_dictionaries(
-        {
-            "--dim": integers(["2", "8"]),
-            "--sigma": numbers(["1", "2"]),
-            "--shots": st.lists(numbers(["16", "64"]), min_size=1, max_size=2),
-            "--fpr": st.lists(numbers(["0.1", "0.2"]), min_size=1, max_size=2),
-            "--targets": numbers(["50", "200"]),
-            "--shadows": integers(["6", "8"]),
-            "--resamples": integers(["100"]),
-            "--seed": integers(["0", "3"]),
-            "--fit-min-shots": numbers(["1"]),
-        }
-    ),
+    options=few_faults(SIMULATE, SIMULATE_KINDS, ("--shots", "--fpr")),
     attack=st.sampled_from(["oracle", "lira-offline", "lira-online"]),
     write=st.booleans(),
 )
 def test_simulate_survives_any_arguments(options, attack, write, capsys, bounded):
+    simulate_once(options, attack, write, capsys)
+
+
+def simulate_once(options, attack, write, capsys):
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["simulate", *argv_of(options), f"--attack={attack}", "--engine=numpy"]
         argv += ["--no-progress", "--json"] + (["--out", f"{tmp}/sim"] if write else [])
@@ -247,12 +273,15 @@ def _json_number(text: str):
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(options=theory_args, data=st.data())
 def test_many_more_crafted_inputs(options, data, capsys, bounded):
-    """The same properties, searched much further (theory and crafted .npy targets)."""
+    """The same properties, searched much further (theory, simulate, crafted .npy targets)."""
     argv = ["theory", "tpr", *argv_of(options), "--json"]
     check(argv, *run(argv, capsys))
+    simulate = data.draw(few_faults(SIMULATE, SIMULATE_KINDS, ("--shots", "--fpr")))
+    attack = data.draw(st.sampled_from(["oracle", "lira-offline", "lira-online"]))
+    simulate_once(simulate, attack, data.draw(st.booleans()), capsys)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "x.npy"
         crafted_npy(target, data)
