@@ -62,19 +62,13 @@ def _select(a, lo, hi, k):
 
 
 @nb.njit(inline="always")
-def _window_of(a, count, base, out):
-    """out[0..2] = order statistics base, base + 1, base + 2 of a[0..count-1] (+inf past the
-    end); a is reordered."""
-    out[0] = np.inf
-    out[1] = np.inf
-    out[2] = np.inf
-    if count == 0:
-        return
-    _select(a, 0, count - 1, base)
+def _read_window(a, count, base, out):
+    """out[0..2] = a[base] and the two smallest of a[base+1..count-1] (+inf past the end), for
+    a partitioned at ``base`` (nothing before it larger, nothing after it smaller)."""
     out[0] = a[base]
     first = np.inf
     second = np.inf
-    for i in range(base + 1, count):  # the two smallest values above position base
+    for i in range(base + 1, count):
         x = a[i]
         if x < first:
             second = first
@@ -85,6 +79,43 @@ def _window_of(a, count, base, out):
     out[2] = second
 
 
+@nb.njit(inline="always")
+def _window_of(a, count, base, out, tmp):
+    """out[0..2] = order statistics base, base + 1, base + 2 of a[0..count-1] (+inf past the
+    end); a and the scratch tmp are overwritten.
+
+    The list is first split at its mean, branch-free, into values below it and the rest (the
+    middle order statistics lie near the split); only the side holding position ``base`` is
+    then searched."""
+    out[0] = np.inf
+    out[1] = np.inf
+    out[2] = np.inf
+    if count == 0:
+        return
+    total = 0.0
+    for i in range(count):
+        total += a[i]
+    pivot = total / count
+    below = 0
+    rest = 0
+    for i in range(count):  # tmp[:below] < pivot <= tmp[below:count], no branch
+        x = a[i]
+        less = x < pivot
+        tmp[below] = x
+        tmp[count - 1 - rest] = x
+        below += less
+        rest += 1 - less
+    if below == 0 or below == count:  # all equal, or a mean rounded past the values
+        _select(a, 0, count - 1, base)
+        _read_window(a, count, base, out)
+    elif base < below:
+        _select(tmp, 0, below - 1, base)
+        _read_window(tmp, count, base, out)
+    else:
+        _select(tmp, below, count - 1, base)
+        _read_window(tmp, count, base, out)
+
+
 @nb.njit(cache=True)
 def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
     """The IN and the OUT windows of a block of examples, written into the outputs: ``values``
@@ -92,6 +123,7 @@ def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
     sums lay it out), ``keep_t`` (n, M) bool; windows (n, Q, 3) and bases (n,)."""
     width, queries, models = values.shape
     row = np.empty(models)
+    tmp = np.empty(models)
     for j in range(width):
         k_in = 0
         for m in range(models):
@@ -105,8 +137,8 @@ def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
                 member = keep_t[j, m]
                 row[c if member else models - 1 - (m - c)] = values[j, q, m]
                 c += member
-            _window_of(row[:k_in], k_in, base_in[j], window_in[j, q])
-            _window_of(row[k_in:], k_out, base_out[j], window_out[j, q])
+            _window_of(row[:k_in], k_in, base_in[j], window_in[j, q], tmp)
+            _window_of(row[k_in:], k_out, base_out[j], window_out[j, q], tmp)
 
 
 @nb.njit(cache=True)
