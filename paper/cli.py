@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import guarded
+from .errors import exiting, guarded
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -58,18 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    entry = argv is None  # the process's entry point (not a call from Python)
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted before or after the subcommand
-    parser = build_parser()
-    args = parser.parse_args([a for a in argv if a != "--debug"])
+    parsed: dict = {"command": "", "out": None}
+
+    def run() -> int:
+        # Parsing too is inside the boundary: a Ctrl-C while the subcommands load is one line.
+        args = build_parser().parse_args([a for a in argv if a != "--debug"])
+        parsed.update(command=args.command, out=getattr(args, "out", None))
+        return int(args.handler(args) or 0)
+
     # One error boundary for every subcommand (mialaw.paper.errors): bad input, files in the way,
     # a full disk, memory, interrupts: one line and an exit status; a traceback only with --debug.
-    return guarded(
-        args.command,
-        lambda: int(args.handler(args) or 0),
-        debug=debug,
-        where=getattr(args, "out", None),
-    )
+    try:
+        return guarded(lambda: parsed["command"], run, debug=debug, where=lambda: parsed["out"])
+    finally:
+        if entry:
+            exiting()
 
 
 if __name__ == "__main__":

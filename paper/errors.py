@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-__all__ = ["Terminated", "describe", "guarded", "signals_raise"]
+__all__ = ["Terminated", "describe", "exiting", "guarded", "signals_raise"]
 
 RESUME = "rerun the same command to resume"
 
@@ -112,12 +112,13 @@ def _one_line(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _warnings_on_one_line(command: str) -> Iterator[None]:
+def _warnings_on_one_line(command: Callable[[], str]) -> Iterator[None]:
     """Warnings as ``mialaw COMMAND: warning: ...`` (no source line) while a command runs."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"mialaw {command}: warning: {_one_line(str(message))}", file=file or sys.stderr)
+        text = f"{_label(command())}: warning: {_one_line(str(message))}"
+        print(text, file=file or sys.stderr)
 
     previous = warnings.showwarning
     warnings.showwarning = show
@@ -127,9 +128,13 @@ def _warnings_on_one_line(command: str) -> Iterator[None]:
         warnings.showwarning = previous
 
 
-def guarded(command: str, call: Callable[[], int], *, debug: bool = False, where=None) -> int:
-    """``call()``'s status; any exception becomes one line on stderr and ``SystemExit``."""
-    with signals_raise(), _warnings_on_one_line(command):
+def guarded(command, call: Callable[[], int], *, debug: bool = False, where=None) -> int:
+    """``call()``'s status; any exception becomes one line on stderr and ``SystemExit``.
+
+    ``command`` and ``where`` may be callables, asked only when an error is reported (the command
+    line knows them once it has parsed its arguments, inside ``call``)."""
+    name = command if callable(command) else lambda: command
+    with signals_raise(), _warnings_on_one_line(name):
         try:
             return call()
         except SystemExit:
@@ -137,8 +142,20 @@ def guarded(command: str, call: Callable[[], int], *, debug: bool = False, where
         except BaseException as err:
             if debug:
                 raise
-            status, message = describe(err, where)
+            status, message = describe(err, where() if callable(where) else where)
             prefix = "" if status >= 128 else "error: "
             sys.stderr.flush()
-            print(f"mialaw {command}: {prefix}{_one_line(message)}", file=sys.stderr)
+            print(f"{_label(name())}: {prefix}{_one_line(message)}", file=sys.stderr)
             raise SystemExit(status) from None
+
+
+def _label(command: str) -> str:
+    return f"mialaw {command}" if command else "mialaw"
+
+
+def exiting() -> None:
+    """For the process's entry point, once the command has finished: a late Ctrl-C or SIGTERM
+    cannot turn a finished command into a killed one (nor print a traceback at shutdown)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
