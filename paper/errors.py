@@ -94,7 +94,7 @@ def describe(err: BaseException, where=None) -> tuple[int, str]:
     if isinstance(err, KeyboardInterrupt):
         return 130, f"interrupted; {RESUME}"
     if isinstance(err, Terminated):
-        return 128 + err.signum, f"stopped by {err}; {RESUME}"
+        return 128 + err.signum, f"interrupted ({err}); {RESUME}"
     if isinstance(err, ValueError):
         return 2, str(err)
     if isinstance(err, MemoryError):
@@ -103,6 +103,12 @@ def describe(err: BaseException, where=None) -> tuple[int, str]:
         return 2, f"a number is out of range ({err}); use smaller values"
     if isinstance(err, OSError):
         return 2, _os_error(err, where)
+    if type(err).__name__ == "KilledWorker":  # Dask: the task's workers kept dying
+        return (
+            2,
+            f"workers died running a cell ({err}); give them more memory or use fewer, "
+            f"then {RESUME}",
+        )
     text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     return 1, f"internal error ({text}); rerun with --debug for the traceback and report it"
 
