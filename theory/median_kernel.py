@@ -79,14 +79,66 @@ def _read_window(a, count, base, out):
     out[2] = second
 
 
+_NEAR = 8  # the window is read off at most this many values next to the split
+
+
 @nb.njit(inline="always")
-def _window_of(a, count, base, out, tmp):
+def _near_split(a, lo, hi, j, sign, out, skip, buf):
+    """The j values of a[lo..hi-1] nearest the split, in order away from it (the j largest if
+    ``sign`` is -1, the j smallest if +1), kept in a small sorted buffer; the values at distance
+    ``skip`` onwards go to out (the lower side: out[0] gets the j-th largest, the farthest);
+    ``buf`` is scratch of length >= j."""
+    for i in range(j):
+        buf[i] = np.inf
+    for i in range(lo, hi):
+        x = sign * a[i]  # the nearest values are then the smallest of x
+        if x < buf[j - 1]:
+            k = j - 1
+            while k > 0 and buf[k - 1] > x:
+                buf[k] = buf[k - 1]
+                k -= 1
+            buf[k] = x
+    if sign < 0:  # out: the j largest ascending, from the j-th largest
+        for i in range(min(j, 3)):
+            out[i] = -buf[j - 1 - i]
+    else:
+        for i in range(3):
+            out[i] = buf[skip + i] if skip + i < j else np.inf
+
+
+@nb.njit(inline="always")
+def _two_smallest(a, lo, hi):
+    first = np.inf
+    second = np.inf
+    for i in range(lo, hi):
+        x = a[i]
+        if x < first:
+            second = first
+            first = x
+        elif x < second:
+            second = x
+    return first, second
+
+
+@nb.njit(inline="always")
+def _fill(out, j, first, second):
+    """After the j values of the lower side (j < 3) come the upper side's two smallest."""
+    if j == 1:
+        out[1] = first
+        out[2] = second
+    elif j == 2:
+        out[2] = first
+
+
+@nb.njit(inline="always")
+def _window_of(a, count, base, out, tmp, near):
     """out[0..2] = order statistics base, base + 1, base + 2 of a[0..count-1] (+inf past the
     end); a and the scratch tmp are overwritten.
 
-    The list is first split at its mean, branch-free, into values below it and the rest (the
-    middle order statistics lie near the split); only the side holding position ``base`` is
-    then searched."""
+    The list is first split at its mean, branch-free, into values below it and the rest. The
+    middle order statistics lie near the split: when the window is within ``_NEAR`` values of
+    it, one pass over a side keeps those nearest values in a small sorted buffer (its branches
+    rarely taken); otherwise the side holding position ``base`` is searched by selection."""
     out[0] = np.inf
     out[1] = np.inf
     out[2] = np.inf
@@ -108,6 +160,12 @@ def _window_of(a, count, base, out, tmp):
     if below == 0 or below == count:  # all equal, or a mean rounded past the values
         _select(a, 0, count - 1, base)
         _read_window(a, count, base, out)
+    elif base < below and below - base <= _NEAR:  # the window starts among the top of the lower
+        _near_split(tmp, 0, below, below - base, -1.0, out, 0, near)
+        first, second = _two_smallest(tmp, below, count)
+        _fill(out, below - base, first, second)
+    elif base >= below and base + 3 - below <= _NEAR:  # among the bottom of the upper side
+        _near_split(tmp, below, count, base + 3 - below, 1.0, out, base - below, near)
     elif base < below:
         _select(tmp, 0, below - 1, base)
         _read_window(tmp, count, base, out)
@@ -124,6 +182,7 @@ def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
     width, queries, models = values.shape
     row = np.empty(models)
     tmp = np.empty(models)
+    near = np.empty(_NEAR)
     for j in range(width):
         k_in = 0
         for m in range(models):
@@ -137,8 +196,8 @@ def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
                 member = keep_t[j, m]
                 row[c if member else models - 1 - (m - c)] = values[j, q, m]
                 c += member
-            _window_of(row[:k_in], k_in, base_in[j], window_in[j, q], tmp)
-            _window_of(row[k_in:], k_out, base_out[j], window_out[j, q], tmp)
+            _window_of(row[:k_in], k_in, base_in[j], window_in[j, q], tmp, near)
+            _window_of(row[k_in:], k_out, base_out[j], window_out[j, q], tmp, near)
 
 
 @nb.njit(cache=True)
