@@ -180,6 +180,70 @@ def _measured(run_dir, classes, shots, fpr, attacks, resamples) -> dict:
     return {(r["shots"], r["attack"], r["fpr"]): r for r in rows if r["attack"] in attacks}
 
 
+def _checked(config, from_shots, fpr, attacks, draws):
+    """(FPRs, the run's shots from S₀ on), or ValueError saying what is allowed."""
+    alphas = tuple(sorted({float(a) for a in (config.fpr if fpr is None else fpr)}, reverse=True))
+    if not all(0 < a < 1 for a in alphas):
+        raise ValueError(f"fpr must lie in (0, 1); got {alphas}")
+    bad = [a for a in attacks if a not in ATTACKS]
+    if bad:
+        raise ValueError(f"attacks must be among {ATTACKS}; got {bad}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1; got {draws}")
+    shots = tuple(s for s in config.shots if s >= from_shots)
+    if from_shots not in config.shots or len(shots) < 3:
+        raise ValueError(
+            f"--from-shots must be one of the run's shots {list(config.shots)} with at least 2 "
+            f"larger ones; got {from_shots}"
+        )
+    return alphas, shots
+
+
+def _truths(s, from_shots, base, group, slopes, cells, fits_s, rules) -> dict:
+    """Every rule's per-example Gaussians at S = ``s`` (every seed's examples pooled)."""
+    from mialaw.theory.pooled_roc import ExampleGaussians
+
+    truths = {"theory": [], "group-slopes": []}
+    offset = 0
+    for b in base:
+        g = group[offset : offset + b.ids.size]
+        offset += b.ids.size
+        truths["theory"].append(_scaled(b, math.sqrt(from_shots / s), from_shots / s))
+        truths["group-slopes"].append(_scaled(b, (s / from_shots) ** slopes[g], from_shots / s))
+    truths = {rule: _concat(parts) for rule, parts in truths.items()}
+    truths["self"] = _concat([f.gaussians() for f in fits_s])
+    for rule, key in MOMENT_RULES.items():
+        if rule in rules:
+            parts = [ExampleGaussians(*np.asarray(c[key], dtype=np.float64)) for c in cells]
+            truths[rule] = _concat(parts)
+    return truths
+
+
+def _rows(shots, attacks, alphas, rules, measured, predicted) -> list[dict]:
+    """One point per (S, attack, α): measured, predicted per rule with intervals, the errors."""
+    points = []
+    for s in shots:
+        for a in attacks:
+            for i, alpha in enumerate(alphas):
+                m = measured.get((s, a, alpha))
+                tpr = None if m is None or not m.get("resolvable", True) else m.get("tpr")
+                row = {"shots": int(s), "attack": a, "fpr": alpha}
+                row["measured"] = {"tpr": tpr, "tpr_ci": None if m is None else m.get("tpr_ci")}
+                row |= {"predicted": {}, "predicted_ci": {}, "log10_error": {}}
+                for rule in rules:
+                    tprs, interval = predicted[(rule, s)][a]
+                    pred = float(tprs[i])
+                    row["predicted"][rule] = pred
+                    row["predicted_ci"][rule] = (
+                        None if interval is None else [float(v) for v in interval[:, i]]
+                    )
+                    ok = tpr is not None and tpr > alpha and pred > alpha
+                    err = math.log10((pred - alpha) / (tpr - alpha)) if ok else None
+                    row["log10_error"][rule] = err
+                points.append(row)
+    return points
+
+
 def bridge(
     run_dir,
     from_shots: int,
@@ -200,70 +264,42 @@ def bridge(
     resamples : bootstrap resamples of the measurement; intervals : of the S₀ examples for the
         intervals of the S₀-based predictions (0: none).
     """
-    from mialaw.empirical.gaps import cell_fits, follow_gaps, group_of, group_slopes, run_cells
+    from mialaw.empirical.gaps import (
+        cell_fits,
+        follow_gaps,
+        group_of,
+        group_slopes,
+        resample_indices,
+        run_cells,
+    )
 
     config, classes, read = run_cells(run_dir, classes)
-    alphas = tuple(sorted({float(a) for a in (config.fpr if fpr is None else fpr)}, reverse=True))
-    if not all(0 < a < 1 for a in alphas):
-        raise ValueError(f"fpr must lie in (0, 1); got {alphas}")
-    bad = [a for a in attacks if a not in ATTACKS]
-    if bad:
-        raise ValueError(f"attacks must be among {ATTACKS}; got {bad}")
-    if draws < 1:
-        raise ValueError(f"draws must be >= 1; got {draws}")
-    shots = tuple(s for s in config.shots if s >= from_shots)
-    if from_shots not in config.shots or len(shots) < 3:
-        raise ValueError(
-            f"--from-shots must be one of the run's shots {list(config.shots)} with at least 2 "
-            f"larger ones; got {from_shots}"
-        )
+    alphas, shots = _checked(config, from_shots, fpr, attacks, draws)
     followed = follow_gaps(run_dir, from_shots, classes=classes)
     # A quintile whose mean Δ² is not resolved (below the noise) has no measured law: the
     # theory's −½ stands in for it.
     slopes = group_slopes(followed)
     slopes = np.where(np.isfinite(slopes), slopes, -0.5)
     group = group_of(followed)
-    first = read(from_shots, 0)
-    rules = RULES + tuple(r for r, key in MOMENT_RULES.items() if key in first)
+    rules = RULES + tuple(r for r, key in MOMENT_RULES.items() if key in read(from_shots, 0))
     if measured is None:
         measured = _measured(run_dir, classes, shots, alphas, attacks, resamples)
     # Every seed's examples pooled (seeds are exchangeable; the measurement averages them).
     base = [cell_fits(read(from_shots, k)) for k in range(config.seeds)]
     seed_of = np.concatenate([np.full(b.ids.size, k) for k, b in enumerate(base)])
-    resample = None
-    if intervals:
-        from mialaw.empirical.gaps import resample_indices
-
-        resample = resample_indices(seed_of, intervals, np.random.default_rng([seed, 1]))
+    rng = np.random.default_rng([seed, 1])
+    resample = resample_indices(seed_of, intervals, rng) if intervals else None
+    corr_base = np.concatenate([b.pair_corr for b in base])
     predicted = {}  # (rule, S) -> {attack: (tpr, interval)}
     for s in shots:
         cells = [read(s, k) for k in range(config.seeds)]
         fits_s = [cell_fits(c) for c in cells]
-        # The attacker: pair rotation leaves M/2 IN and M/2 OUT shadows of every example.
+        # The attacker: pair rotation leaves M/2 IN and M/2 OUT shadows of every example, whose
+        # IN/OUT values are correlated within model pairs as measured per example.
         n_in = float(np.mean([f.n_in.mean() for f in fits_s])) - 1
         n_out = float(np.mean([f.n_out.mean() for f in fits_s])) - 1
-        scaled = {
-            "theory": [_scaled(b, math.sqrt(from_shots / s), from_shots / s) for b in base],
-            "group-slopes": [],
-        }
-        offset = 0
-        for b in base:
-            g = group[offset : offset + b.ids.size]
-            offset += b.ids.size
-            scaled["group-slopes"].append(_scaled(b, (s / from_shots) ** slopes[g], from_shots / s))
-        truths = {rule: _concat(parts) for rule, parts in scaled.items()}
-        truths["self"] = _concat([f.gaussians() for f in fits_s])
-        for rule, key in MOMENT_RULES.items():
-            if rule in rules:
-                from mialaw.theory.pooled_roc import ExampleGaussians
-
-                truths[rule] = _concat(
-                    [ExampleGaussians(*np.asarray(c[key], dtype=np.float64)) for c in cells]
-                )
-        # The attacker's IN/OUT correlation within model pairs, per example where the truth is
-        # the S0 examples, per example of the S cells otherwise.
-        corr_base = np.concatenate([b.pair_corr for b in base])
         corr_s = np.concatenate([f.pair_corr for f in fits_s])
+        truths = _truths(s, from_shots, base, group, slopes, cells, fits_s, rules)
         for rule in rules:
             truth = _floored(truths[rule])
             ones = np.ones(truth.size)
@@ -273,30 +309,5 @@ def bridge(
             predicted[(rule, s)] = _predict(
                 truth, n_in * ones, n_out * ones, corr, alphas, attacks, draws, [seed, s], boot
             )
-    points = []
-    for s in shots:
-        for a in attacks:
-            for i, alpha in enumerate(alphas):
-                m = measured.get((s, a, alpha))
-                tpr = None if m is None or not m.get("resolvable", True) else m.get("tpr")
-                row = {
-                    "shots": int(s),
-                    "attack": a,
-                    "fpr": alpha,
-                    "measured": {"tpr": tpr, "tpr_ci": None if m is None else m.get("tpr_ci")},
-                    "predicted": {},
-                    "log10_error": {},
-                }
-                row["predicted_ci"] = {}
-                for rule in rules:
-                    tprs, interval = predicted[(rule, s)][a]
-                    pred = float(tprs[i])
-                    row["predicted"][rule] = pred
-                    row["predicted_ci"][rule] = (
-                        None if interval is None else [float(v) for v in interval[:, i]]
-                    )
-                    ok = tpr is not None and tpr > alpha and pred > alpha
-                    err = math.log10((pred - alpha) / (tpr - alpha)) if ok else None
-                    row["log10_error"][rule] = err
-                points.append(row)
+    points = _rows(shots, attacks, alphas, rules, measured, predicted)
     return BridgeResult(str(run_dir), classes, int(from_shots), rules, tuple(points))

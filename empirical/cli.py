@@ -111,6 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(run)
     run.set_defaults(handler=_run)
 
+    _add_fit(sub)
+    for extra in (bridge_cli.add_subcommand, interchange_cli.add_subcommands):
+        extra(sub)  # real curves from per-example Gaussians; the reference code's results
+
+
+def _add_fit(sub) -> None:
     fit = sub.add_parser(
         "fit",
         help="fit the power law and the regression over run directories",
@@ -122,8 +128,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--plot-dir", default=None, help="also write the plots here")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(handler=_fit)
-    bridge_cli.add_subcommand(sub)  # real curves predicted from per-example Gaussians
-    interchange_cli.add_subcommands(sub)  # LiRA results to and from the reference code
 
 
 def _print(result, as_json: bool) -> None:

@@ -248,77 +248,90 @@ def _half_log_slope(shots, values):
     return (y * xc).sum(-1) / (xc * xc).sum()
 
 
+def _shot_row(followed, i, boot, mean_sq, mean_sq_boot, noise_sd, level) -> dict:
+    """The row of the i-th S: √S-scaled RMS, mean and quantiles of the gaps, with intervals."""
+    s = followed.shots[i]
+    root = np.sqrt(s)
+    row = {"shots": int(s), "examples": followed.examples, "noise_sd": float(noise_sd)}
+    row["rms_scaled"] = float(np.sqrt(max(mean_sq[i], 0.0) * s))
+    row["rms_scaled_ci"] = _interval(np.sqrt(np.maximum(mean_sq_boot[i], 0.0) * s), level)
+    signed = followed.gap[i]
+    row["mean_scaled"] = float(signed.mean() * root)
+    row["mean_scaled_ci"] = _interval(signed[boot].mean(-1) * root, level)
+    abs_gap = np.abs(signed)
+    for q in QUANTILES:
+        value = float(np.quantile(abs_gap, q))
+        draws = np.quantile(abs_gap[boot], q, axis=-1)
+        # What noise alone (no gap at all) would give at this quantile.
+        q_eff = min(q, 1 - 0.5 / followed.examples)
+        noise_q = float(noise_sd * ndtri(0.5 + q_eff / 2))
+        key = "max" if q == 1.0 else f"q{q * 100:g}"
+        row[f"{key}_scaled"] = value * root
+        row[f"{key}_scaled_ci"] = [v * root for v in _interval(draws, level)]
+        row[f"{key}_resolvable"] = bool(value >= 2 * noise_q)
+    return row
+
+
+def _law(shots, squares, squares_boot, level) -> dict:
+    """½·d log(squares)/d log S over the S whose bootstrap interval lies above 0 (all S where
+    fewer than two do), with its bootstrap interval; squares (S,), squares_boot (S, B)."""
+    # (a NaN draw, e.g. a negative mean gap, counts as not above 0)
+    lower = np.quantile(np.nan_to_num(squares_boot, nan=0.0), (1 - level) / 2, axis=1)
+    resolved = lower > 0
+    use = resolved if resolved.sum() >= 2 else np.ones_like(resolved)
+    return {
+        "slope": float(_half_log_slope(shots[use], squares[use])),
+        "slope_ci": _interval(_half_log_slope(shots[use], squares_boot[use].T), level),
+        "shots_range": [int(shots[use][0]), int(shots[use][-1])],
+        "resolved_shots": [int(s) for s in shots[resolved]],
+    }
+
+
+def _local_laws(shots, mean_sq, mean_sq_boot, level) -> list[dict]:
+    local = []
+    for i in range(len(shots) - 1):
+        pair = shots[i : i + 2]
+        draws = _half_log_slope(pair, mean_sq_boot[i : i + 2].T)
+        local.append(
+            {
+                "shots_low": int(pair[0]),
+                "shots_high": int(pair[1]),
+                "slope": float(_half_log_slope(pair, mean_sq[i : i + 2])),
+                "slope_ci": _interval(draws, level),
+            }
+        )
+    return local
+
+
 def gap_rows(
     followed: FollowedGaps, *, resamples: int = 1000, level: float = 0.95, seed: int = 0
 ) -> dict:
     """The per-example gap laws of ``followed`` with bootstrap intervals (module docstring).
 
-    Returns {"by_shots": rows per S, "groups": rows per S₀-gap quintile, "slopes": the
-    per-example slope distribution, "rms_law": the slope of √(mean Δ²) over all S}.
+    Returns {"by_shots": rows per S, "rms_law" and "mean_law": the slopes of √(mean Δ²) and of
+    the signed mean gap, "groups": rows per S₀-gap quintile, "slopes": the per-example slope
+    distribution}.
     """
     rng = np.random.default_rng(seed)
     boot = resample_indices(followed.seed_of, resamples, rng)
     shots = np.asarray(followed.shots, dtype=np.float64)
     mean_sq = followed.gap_sq.mean(1)
     mean_sq_boot = followed.gap_sq[:, boot].mean(-1)  # (S, resamples)
-    abs_gap = np.abs(followed.gap)
     noise_sd = np.sqrt(np.median(followed.noise_var, axis=1))
-    by_shots = []
-    for i, s in enumerate(followed.shots):
-        row = {"shots": int(s), "examples": followed.examples, "noise_sd": float(noise_sd[i])}
-        row["rms_scaled"] = float(np.sqrt(max(mean_sq[i], 0.0) * s))
-        row["rms_scaled_ci"] = _interval(np.sqrt(np.maximum(mean_sq_boot[i], 0.0) * s), level)
-        signed = followed.gap[i]
-        row["mean_scaled"] = float(signed.mean() * np.sqrt(s))
-        row["mean_scaled_ci"] = _interval(signed[boot].mean(-1) * np.sqrt(s), level)
-        for q in QUANTILES:
-            value = float(np.quantile(abs_gap[i], q))
-            draws = np.quantile(abs_gap[i][boot], q, axis=-1)
-            # What noise alone (no gap at all) would give at this quantile.
-            q_eff = min(q, 1 - 0.5 / followed.examples)
-            noise_q = float(noise_sd[i] * ndtri(0.5 + q_eff / 2))
-            key = "max" if q == 1.0 else f"q{q * 100:g}"
-            row[f"{key}_scaled"] = value * np.sqrt(s)
-            row[f"{key}_scaled_ci"] = [v * np.sqrt(s) for v in _interval(draws, level)]
-            row[f"{key}_resolvable"] = bool(value >= 2 * noise_q)
-        by_shots.append(row)
-    local = []
-    for i in range(len(shots) - 1):
-        pair = shots[i : i + 2]
-        est = float(_half_log_slope(pair, mean_sq[i : i + 2]))
-        draws = _half_log_slope(pair, mean_sq_boot[i : i + 2].T)
-        local.append(
-            {
-                "shots_low": int(pair[0]),
-                "shots_high": int(pair[1]),
-                "slope": est,
-                "slope_ci": _interval(draws, level),
-            }
-        )
-    # The law over the S where the mean Δ² is resolved (its bootstrap interval above 0).
-    resolved = np.quantile(mean_sq_boot, (1 - level) / 2, axis=1) > 0
-    use = resolved if resolved.sum() >= 2 else np.ones_like(resolved)
-    rms_law = {
-        "slope": float(_half_log_slope(shots[use], mean_sq[use])),
-        "slope_ci": _interval(_half_log_slope(shots[use], mean_sq_boot[use].T), level),
-        "shots_range": [int(shots[use][0]), int(shots[use][-1])],
-        "resolved_shots": [int(s) for s in shots[resolved]],
-        "local": local,
-    }
-    # The signed mean gap (unbiased without any noise correction): its square's law.
-    mean_gap = followed.gap.mean(1)
-    mean_boot = followed.gap[:, boot].mean(-1)
-    positive = np.quantile(mean_boot, (1 - level) / 2, axis=1) > 0
-    use = positive if positive.sum() >= 2 else np.ones_like(positive)
-    sq, sq_boot = (
+    by_shots = [
+        _shot_row(followed, i, boot, mean_sq, mean_sq_boot, noise_sd[i], level)
+        for i in range(len(shots))
+    ]
+    rms_law = _law(shots, mean_sq, mean_sq_boot, level)
+    rms_law["local"] = _local_laws(shots, mean_sq, mean_sq_boot, level)
+    # The signed mean gap needs no noise correction: its square's law (where it is positive).
+    mean_gap, mean_boot = followed.gap.mean(1), followed.gap[:, boot].mean(-1)
+    mean_law = _law(
+        shots,
         np.where(mean_gap > 0, mean_gap, np.nan) ** 2,
         np.where(mean_boot > 0, mean_boot, np.nan) ** 2,
+        level,
     )
-    mean_law = {
-        "slope": float(_half_log_slope(shots[use], sq[use])),
-        "slope_ci": _interval(_half_log_slope(shots[use], sq_boot[use].T), level),
-        "shots_range": [int(shots[use][0]), int(shots[use][-1])],
-    }
     return {
         "run": followed.run,
         "classes": followed.classes,

@@ -113,7 +113,7 @@ def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
         from mialaw.empirical.cache import array_checksum
 
         mean, basis = projection.pca_basis(
-            projection.fitting_features(config, options).features, project_to
+            projection.fitting_features(config, options, named_features).features, project_to
         )
         x = projection.project(x, mean, basis)
         flipped = None if flipped is None else projection.project(flipped, mean, basis)

@@ -54,10 +54,10 @@ def project(features, mean, basis) -> np.ndarray:
     return np.ascontiguousarray((x - mean) @ basis, dtype=np.float32)
 
 
-def fitting_features(config, options: dict):
-    """The features the basis is fitted on: the test split's, first C classes, same backbone."""
+def fitting_features(config, options: dict, load):
+    """The features the basis is fitted on: the test split's, first C classes, same backbone;
+    ``load(config, options, split=...)`` is the sweep's own feature loader."""
     from mialaw.empirical.datasets import is_image_dataset
-    from mialaw.empirical.head_learner import named_features
 
     if not is_image_dataset(config.dataset):
         raise ValueError(
@@ -65,4 +65,4 @@ def fitting_features(config, options: dict):
             f"{config.dataset!r} lives in feature space (draw it with the dimension you want)"
         )
     options = {k: v for k, v in options.items() if k != "max_per_class"}
-    return named_features(config, options, split="test")
+    return load(config, options, split="test")

@@ -31,12 +31,12 @@ def test_bad_projection_settings_are_refused():
 
 def test_feature_space_and_given_features_cannot_be_projected():
     from mialaw.empirical.experiment import RunConfig
-    from mialaw.empirical.head_learner import prepare_features
+    from mialaw.empirical.head_learner import named_features, prepare_features
     from mialaw.empirical.projection import fitting_features
 
     config = RunConfig(dataset="gaussian", backbone="identity", dataset_options={"project": 4})
     with pytest.raises(ValueError, match="lives in feature space"):
-        fitting_features(config, {})
+        fitting_features(config, {}, named_features)
 
     class Given:
         features = np.zeros((100, 8), np.float32)
