@@ -521,6 +521,31 @@ def test_sigterm_and_ctrl_c_inside_a_command_release_the_lock_and_leave_nothing(
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored after the command
 
 
+def test_ctrl_c_inside_a_cell_write_leaves_nothing_and_the_rerun_is_identical(
+    tmp_path, run_dir, capsys, monkeypatch
+):
+    from mialaw.empirical import cache
+
+    real, calls = cache.np.savez, []
+
+    def interrupted(fh, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second cell, half written
+            fh.write(b"PK\x03\x04 torn")
+            raise KeyboardInterrupt
+        return real(fh, *args, **kwargs)
+
+    out = tmp_path / "run"
+    argv = ["empirical", "run", *RUN.split(), "--out", out, "--no-progress"]
+    with monkeypatch.context() as patch:
+        patch.setattr(cache.np, "savez", interrupted)
+        code, _, err = cli(argv, capsys)
+    assert code == 130 and one_line(err).endswith("interrupted; rerun the same command to resume")
+    assert not leftovers(out) and len(calls) == 2
+    assert cli(argv, capsys)[0] == 0
+    assert cells(out) == cells(run_dir) and summary(out) == summary(run_dir)
+
+
 def test_interrupt_and_internal_error_lines(capsys, monkeypatch):
     from mialaw.theory import cli as theory_cli
 
