@@ -165,9 +165,11 @@ def _import_into(args):
 
 def _export(args) -> int:
     from mialaw.empirical.interchange import export_run
+    from mialaw.empirical.store import read_only
     from mialaw.paper.lock import writing
 
-    with writing(args.out):
+    # The run is only read: a damaged cell is named (and left), not removed.
+    with writing(args.out), read_only():
         written = export_run(args.run, args.out)
     print(f"wrote {len(written)} cell(s) in the reference layout under {args.out}")
     return 0
