@@ -230,6 +230,10 @@ def _cells(results, out: Path, labels=None):
         if labels is not None and res["label"] not in labels:
             continue
         run_dir = Path(out) / "runs" / res["label"]
+        if not (run_dir / "settings.json").exists():
+            # A reproduction from finished stages alone (cells elsewhere or deleted): the figures
+            # that need cells use the runs that are here.
+            continue
         settings = read_settings(run_dir)
         config = RunConfig.from_dict(settings["config"])
         for c, s, k in config.cells():

@@ -19,8 +19,14 @@ PUBLISHED_DP_SHOTS = {(1.0, 0.1): 160, (1.0, 0.01): 2_700, (1.0, 0.001): 19_000}
 PUBLISHED_DP_WORST = 7e6
 
 
+# The mechanism runs (profiles.MECHANISM): in the slope table and the mechanism's own tables only.
+MECHANISM_PARTS = ("-pca", "-class-mean", "-c2-large-lambda")
+
+
 def _kind(label: str) -> str:
     """Which part of the study a run belongs to, by the label the profiles give it."""
+    if any(part in label for part in MECHANISM_PARTS):
+        return "mechanism"
     if "-lambda" in label:
         return "lambda"
     return "film" if label.endswith("-64px") else "main"
@@ -165,7 +171,7 @@ def _empirical_slopes(results: dict) -> list[dict]:
     from .fit_quality import empirical_slope_rows
 
     rows = []
-    for res in empirical_results(results):
+    for res in empirical_results(results) + empirical_results(results, kind="mechanism"):
         rows += empirical_slope_rows(
             res, ATTACK_NAMES, PUBLISHED_SLOPE_AVERAGE, PUBLISHED_QUANTILE_SLOPES
         )
