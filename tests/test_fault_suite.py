@@ -244,10 +244,13 @@ def signal_at(argv, sig: int, delay: float, *, group: bool = False) -> subproces
 
 
 def check_interrupted(done, sig: int) -> None:
-    """Finished (0), or stopped with the one line and 128 + the signal's number."""
+    """Finished (0), or stopped with the one line and 128 + the signal's number (as a shell
+    reports it)."""
     if done.returncode == 0:
         return
-    assert done.returncode == 128 + sig, (done.returncode, done.stderr[-2000:])
+    # 128 + n, or ended by the signal itself (Python does that when the interrupt went through
+    # code run by PyRun_*, e.g. inside a C extension): a shell reports both as 128 + n.
+    assert done.returncode in (128 + sig, -sig), (done.returncode, done.stderr[-2000:])
     assert "rerun the same command to resume" in done.stderr.strip().splitlines()[-1]
     assert "Traceback" not in done.stderr and "leaked" not in done.stderr, done.stderr[-2000:]
 
