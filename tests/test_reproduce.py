@@ -210,6 +210,8 @@ def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
     completes."""
     import dataclasses
 
+    reference = smoke  # the session's run (``smoke`` names the profile below)
+
     from mialaw.paper import profiles
 
     empty = tmp_path / "no-data"
@@ -223,7 +225,7 @@ def test_empty_data_dir_hides_the_system_copy_and_dependent_stages_are_skipped(
         smoke, name="tiny", simulations=(), empirical=(fashion, smoke.empirical[0])
     )
     monkeypatch.setitem(profiles.PROFILES, "tiny", tiny)
-    _reuse_stages(smoke, tmp_path / "out", "theory")
+    _reuse_stages(reference, tmp_path / "out", "theory")
     log = io.StringIO()
     report = rp.reproduce("tiny", tmp_path / "out", device="cpu", stream=log, skip=("derive",))
     assert report.ok and (tmp_path / "out" / "paper.md").exists()
