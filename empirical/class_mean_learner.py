@@ -30,7 +30,7 @@ from mialaw.empirical.head_learner import _standardizer, prepare_features
 from mialaw.empirical.learners import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
-__all__ = ["LEARNER", "class_means", "partners", "run_cell"]
+__all__ = ["LEARNER", "class_means", "run_cell", "theory_iid", "theory_paired"]
 
 CODE_VERSION = "1"
 
@@ -63,20 +63,6 @@ def _statistic(x, y, means) -> np.ndarray:
     return out[:, :, None]
 
 
-def partners(keep) -> np.ndarray:
-    """The partner of every example: the column of ``keep`` that is its exact complement."""
-    keep = np.asarray(keep, dtype=bool)
-    packed = np.packbits(keep, axis=0).T  # (N, bytes)
-    flipped = np.packbits(~keep, axis=0).T
-    index = {row.tobytes(): i for i, row in enumerate(packed)}
-    if len(index) != keep.shape[1]:
-        raise ValueError("two examples share a keep column: the pairing cannot be recovered")
-    try:
-        return np.array([index[row.tobytes()] for row in flipped], dtype=np.int64)
-    except KeyError as err:
-        raise ValueError("the keep matrix is not made of complementary pairs") from err
-
-
 def theory_iid(x, y, population, population_labels, shots: int, classes: int) -> np.ndarray:
     """(4, N): the Gaussian model's IN/OUT moments of s with m_y, Σ_y of the population."""
     out = np.empty((4, x.shape[0]))
@@ -97,9 +83,10 @@ def theory_iid(x, y, population, population_labels, shots: int, classes: int) ->
     return out
 
 
-def theory_paired(x, y, keep, shots: int, classes: int) -> np.ndarray:
-    """(4, N): the exact moments of s under the complementary-pair design (module docstring)."""
-    partner = partners(keep)
+def theory_paired(x, y, partner, shots: int, classes: int) -> np.ndarray:
+    """(4, N): the exact moments of s under the complementary-pair design (module docstring);
+    ``partner``: each example's partner (``sampling.paired_keep(..., return_partners=True)``)."""
+    partner = np.asarray(partner, dtype=np.int64)
     out = np.empty((4, x.shape[0]))
     for c in range(classes):
         members = np.flatnonzero(y == c)
@@ -139,7 +126,7 @@ def run_cell(prepared, config: RunConfig, classes: int, shots: int, seed: int) -
     standardize = _standardizer(prepared.features[population], config.standardize)
     x = standardize(prepared.features[pool])
     y = y_all[pool]
-    keep = paired_keep(config.models, y, rng)
+    keep, partner = paired_keep(config.models, y, rng, return_partners=True)
     rng.integers(2**31)  # the head's training seed: keeps the RMIA population the head's
     means = class_means(x, y, keep, classes)
     reference = np.sort(rng.permutation(population)[: config.rmia_population])
@@ -151,7 +138,7 @@ def run_cell(prepared, config: RunConfig, classes: int, shots: int, seed: int) -
             standardize(prepared.features[reference]), y_all[reference], means
         ),
         "theory_iid": theory_iid(x, y, pop_x, pop_y, shots, classes),
-        "theory_paired": theory_paired(x, y, keep, shots, classes),
+        "theory_paired": theory_paired(x, y, partner, shots, classes),
     }
 
 

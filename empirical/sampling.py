@@ -16,29 +16,32 @@ __all__ = ["CODE_VERSION", "candidate_pool", "cell_record", "paired_keep"]
 CODE_VERSION = "1"
 
 
-def paired_keep(models: int, labels, seed) -> np.ndarray:
+def paired_keep(models: int, labels, seed, *, return_partners: bool = False):
     """Bool (models × examples): complementary model pairs, each model on half of every class.
 
     Within each class the examples (an even number, 2·S) are paired at random; model 2k trains on
     one example of every pair, chosen at random, and model 2k + 1 on the other. Hence every model
     trains on exactly S examples per class, every example is IN for exactly models/2 models, and
     removing a model pair leaves every example one IN and one OUT model fewer (pair rotation).
+    ``return_partners``: also return each example's partner (the other member of its pair).
     """
     if models % 2 or models < 4:
         raise ValueError(f"models must be an even number >= 4; got {models}")
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     keep = np.zeros((int(models), labels.size), dtype=bool)
+    partners = np.empty(labels.size, dtype=np.int64)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         if members.size % 2:
             raise ValueError(f"class {c} has an odd number of candidates ({members.size})")
         members = members[rng.permutation(members.size)]
         first, second = members[0::2], members[1::2]
+        partners[first], partners[second] = second, first
         choose = rng.random((models // 2, first.size)) < 0.5
         keep[0::2, first], keep[0::2, second] = choose, ~choose
         keep[1::2, first], keep[1::2, second] = ~choose, choose
-    return keep
+    return (keep, partners) if return_partners else keep
 
 
 def candidate_pool(labels, shots: int, classes: int, seed: int, seeds: int):

@@ -160,6 +160,31 @@ def test_class_mean_moments_match_brute_force():
     assert np.corrcoef(measured_gap, iid_gap)[0, 1] < 0.9
 
 
+def test_class_mean_cells_with_few_models():
+    """Six models cannot tell 64 pairs apart by their keep columns: the pairing comes from the
+    sampler itself, and the sampler's keep matrix is unchanged by asking for it."""
+    from mialaw.empirical.config import RunConfig
+    from mialaw.empirical.learners import get_learner
+    from mialaw.empirical.sampling import paired_keep
+
+    labels = np.repeat([0, 1], 64)
+    keep, partner = paired_keep(6, labels, 3, return_partners=True)
+    np.testing.assert_array_equal(keep, paired_keep(6, labels, 3))
+    np.testing.assert_array_equal(keep[:, partner], ~keep)
+    np.testing.assert_array_equal(partner[partner], np.arange(labels.size))
+    config = RunConfig(
+        dataset="gaussian",
+        backbone="identity",
+        learner="class-mean",
+        shots=(32,),
+        shadows=4,
+        dataset_options={"dim": 8, "sigma": 1.0, "n_per_class": 100, "seed": 0},
+    )
+    learner = get_learner("class-mean")
+    cell = learner.run_cell(learner.prepare(config, None), config, 2, 32, 0)
+    assert np.all(np.isfinite(cell["theory_paired"])) and np.all(cell["theory_paired"][3] > 0)
+
+
 def test_gaps_follow_the_same_examples_and_scale_as_the_theory(class_mean_run):
     from mialaw.empirical.gaps import follow_gaps, gap_rows
 
