@@ -168,23 +168,34 @@ def _centred(keep, stats, removed=None, windows=False):
 
 
 class _Windows:
-    """Per example and query, the middle order statistics of its IN and OUT values (filled a
-    block at a time by ``mialaw.theory.median_kernel.block_windows``)."""
+    """Per example and query, the middle order statistics of its IN and OUT values, filled a
+    block at a time by ``mialaw.theory.median_kernel.block_windows`` on a second thread (the
+    kernel runs without the GIL) while this one forms the block's sums."""
 
     def __init__(self, examples: int, queries: int):
+        from concurrent.futures import ThreadPoolExecutor
+
         from . import median_kernel
 
         self.kernel = median_kernel.block_windows
         self.window = {side: np.empty((examples, queries, 3)) for side in (True, False)}
         self.base = {side: np.empty(examples, dtype=np.int64) for side in (True, False)}
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending = []
 
     def add(self, block: slice, values: np.ndarray, keep_t: np.ndarray) -> None:
+        """Queue a block: ``values`` is copied (the caller centres it in place); ``keep_t`` must
+        stay unchanged."""
         w, b = self.window, self.base
-        self.kernel(
-            values, keep_t, w[True][block], b[True][block], w[False][block], b[False][block]
-        )
+        outs = (w[True][block], b[True][block], w[False][block], b[False][block])
+        self.pending.append(self.pool.submit(self.kernel, values.copy(), keep_t, *outs))
 
     def by_side(self) -> dict:
+        try:
+            for job in self.pending:
+                job.result()  # raises what the kernel raised
+        finally:
+            self.pool.shutdown(wait=True)
         return {side: (self.window[side], self.base[side]) for side in (True, False)}
 
 

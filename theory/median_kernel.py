@@ -174,7 +174,7 @@ def _window_of(a, count, base, out, tmp, near):
         _read_window(tmp, count, base, out)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def block_windows(values, keep_t, window_in, base_in, window_out, base_out):
     """The IN and the OUT windows of a block of examples, written into the outputs: ``values``
     (n, Q, M) every model's statistics of each example (contiguous: the block as ``lira``'s
