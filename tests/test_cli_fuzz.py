@@ -135,7 +135,7 @@ def argv_of(options: dict) -> list[str]:
     return argv
 
 
-@FUZZ
+@settings(FUZZ, max_examples=20)  # valid examples compute the exact theory; the slow test does more
 @given(options=theory_args, pooled=st.booleans())
 def test_theory_tpr_survives_any_arguments(options, pooled, capsys, bounded):
     argv = ["theory", "tpr", *argv_of(options), *(["--pooled"] if pooled else []), "--json"]
@@ -158,7 +158,7 @@ def test_theory_dp_shots_survives_any_arguments(epsilon, delta, fpr, law, dim, c
     check(argv, *run(argv, capsys))
 
 
-@settings(FUZZ, max_examples=12)  # each valid example is a whole sweep; the slow test does more
+@settings(FUZZ, max_examples=8)  # each valid example is a whole sweep; the slow test does more
 @given(
     options=few_faults(SIMULATE, SIMULATE_KINDS, ("--shots", "--fpr")),
     attack=st.sampled_from(["oracle", "lira-offline", "lira-online"]),
