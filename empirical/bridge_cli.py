@@ -44,18 +44,24 @@ def _bridge(args) -> int:
     import json
 
     from mialaw.empirical.bridge import bridge
+    from mialaw.empirical.cells import damaged_message
+    from mialaw.empirical.store import DamagedCell, read_only
 
     if args.resamples < 100:
         raise ValueError(f"--resamples must be >= 100; got {args.resamples}")
     if args.intervals < 0 or 0 < args.intervals < 20:
         raise ValueError(f"--intervals must be 0 (none) or >= 20; got {args.intervals}")
-    result = bridge(
-        args.run,
-        args.from_shots,
-        classes=args.classes,
-        fpr=args.fpr,
-        resamples=args.resamples,
-        intervals=args.intervals,
-    )
+    try:
+        with read_only():  # a read command: a damaged cell is reported, never removed
+            result = bridge(
+                args.run,
+                args.from_shots,
+                classes=args.classes,
+                fpr=args.fpr,
+                resamples=args.resamples,
+                intervals=args.intervals,
+            )
+    except DamagedCell as err:
+        raise ValueError(damaged_message([args.run]) or str(err)) from None
     print(json.dumps(result.to_json()) if args.json else result.table())
     return 0

@@ -33,6 +33,7 @@ __all__ = [
     "CellSpec",
     "CellTask",
     "compute_cell",
+    "damaged_message",
     "read_cell",
     "read_settings",
     "store_of",
@@ -196,3 +197,21 @@ def read_cell(run_dir, classes: int, shots: int, seed: int, settings: dict | Non
             "code); run the sweep to compute it"
         )
     return arrays
+
+
+def damaged_message(dirs) -> str | None:
+    """One line naming every damaged cell of the run folders ``dirs`` (None if none is)."""
+
+    damaged = []
+    for folder in dirs:
+        settings = read_settings(folder)
+        config = RunConfig.from_dict(settings["config"])
+        specs = [CellSpec(config, settings["feature_key"], *cell) for cell in config.cells()]
+        found = store_of(folder).damaged([spec.identity() for spec in specs])
+        damaged += [f"{path} ({reason.split(' (')[0]})" for path, reason in found]
+    if not damaged:
+        return None
+    return (
+        f"{len(damaged)} damaged cell(s), left in place: {'; '.join(damaged)}; rerun "
+        "`mialaw empirical run` with each run's settings and --out to recompute them"
+    )

@@ -212,6 +212,7 @@ def _quiet(quiet: bool):
 
 
 def _fit(args) -> int:
+    from mialaw.empirical import cells
     from mialaw.empirical.analysis import fit_runs
     from mialaw.empirical.store import DamagedCell, read_only
 
@@ -219,30 +220,10 @@ def _fit(args) -> int:
         with read_only():  # a read command: a damaged cell is reported, never removed
             result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
     except DamagedCell as err:
-        raise ValueError(_damaged_message(args.dirs) or str(err)) from None
+        raise ValueError(cells.damaged_message(args.dirs) or str(err)) from None
     if args.plot_dir:
         from mialaw.empirical.plots import plot_run
 
         plot_run(result, args.plot_dir)
     _print(result, args.json)
     return 0
-
-
-def _damaged_message(dirs) -> str | None:
-    """One line naming every damaged cell of the run folders ``dirs`` (None if none is)."""
-    from mialaw.empirical.cells import CellSpec, read_settings, store_of
-    from mialaw.empirical.config import RunConfig
-
-    damaged = []
-    for folder in dirs:
-        settings = read_settings(folder)
-        config = RunConfig.from_dict(settings["config"])
-        specs = [CellSpec(config, settings["feature_key"], *cell) for cell in config.cells()]
-        found = store_of(folder).damaged([spec.identity() for spec in specs])
-        damaged += [f"{path} ({reason.split(' (')[0]})" for path, reason in found]
-    if not damaged:
-        return None
-    return (
-        f"{len(damaged)} damaged cell(s), left in place: {'; '.join(damaged)}; rerun "
-        "`mialaw empirical run` with each run's settings and --out to recompute them"
-    )

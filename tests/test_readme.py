@@ -75,6 +75,8 @@ ELSEWHERE_PATTERNS = {r"mialaw (simulate|empirical run) .* --workers 2": _DASK_L
 # Inline spans that name a command inside a sentence; the complete commands are in the tour.
 FRAGMENTS = {
     "mialaw",
+    "mialaw empirical bridge RUN --from-shots S0",  # the synopsis; the tour's line runs
+    "mialaw COMMAND: error: ...",  # the shape of an error line
     "mialaw simulate",
     "mialaw empirical run",
     "mialaw reproduce",
