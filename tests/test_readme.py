@@ -77,6 +77,9 @@ FRAGMENTS = {
     "mialaw",
     "mialaw empirical bridge RUN --from-shots S0",  # the synopsis; the tour's line runs
     "mialaw COMMAND: error: ...",  # the shape of an error line
+    "mialaw --debug ...",
+    "mialaw empirical fit",
+    "mialaw empirical bridge",
     "mialaw simulate",
     "mialaw empirical run",
     "mialaw reproduce",
