@@ -129,9 +129,8 @@ def class_mean_run(tmp_path_factory):
     return compute_cells(config, out, progress=False)
 
 
-def test_class_mean_moments_match_brute_force():
-    """Many models of one cell: each example's IN/OUT mean and sd of s = <x, mean> against the
-    stored protocol-exact moments (and the iid moments differ: the pairs' design is not iid)."""
+def _class_mean_cell(*, shots: int, shadows: int) -> dict:
+    """One C = 2 cell of the class-mean learner on the Gaussian model's data (d = 8)."""
     from mialaw.empirical.config import RunConfig
     from mialaw.empirical.learners import get_learner
 
@@ -139,12 +138,18 @@ def test_class_mean_moments_match_brute_force():
         dataset="gaussian",
         backbone="identity",
         learner="class-mean",
-        shots=(8,),
-        shadows=1200,
+        shots=(shots,),
+        shadows=shadows,
         dataset_options={"dim": 8, "sigma": 1.0, "n_per_class": 100, "seed": 0},
     )
     learner = get_learner("class-mean")
-    cell = learner.run_cell(learner.prepare(config, None), config, 2, 8, 0)
+    return learner.run_cell(learner.prepare(config, None), config, 2, shots, 0)
+
+
+def test_class_mean_moments_match_brute_force():
+    """Many models of one cell: each example's IN/OUT mean and sd of s = <x, mean> against the
+    stored protocol-exact moments (and the iid moments differ: the pairs' design is not iid)."""
+    cell = _class_mean_cell(shots=8, shadows=1200)
     keep, s = cell["keep"], cell["stats"][:, :, 0]
     n = s.shape[1]
     mean_in = np.array([s[keep[:, i], i].mean() for i in range(n)])
@@ -163,8 +168,6 @@ def test_class_mean_moments_match_brute_force():
 def test_class_mean_cells_with_few_models():
     """Six models cannot tell 64 pairs apart by their keep columns: the pairing comes from the
     sampler itself, and the sampler's keep matrix is unchanged by asking for it."""
-    from mialaw.empirical.config import RunConfig
-    from mialaw.empirical.learners import get_learner
     from mialaw.empirical.sampling import paired_keep
 
     labels = np.repeat([0, 1], 64)
@@ -172,16 +175,7 @@ def test_class_mean_cells_with_few_models():
     np.testing.assert_array_equal(keep, paired_keep(6, labels, 3))
     np.testing.assert_array_equal(keep[:, partner], ~keep)
     np.testing.assert_array_equal(partner[partner], np.arange(labels.size))
-    config = RunConfig(
-        dataset="gaussian",
-        backbone="identity",
-        learner="class-mean",
-        shots=(32,),
-        shadows=4,
-        dataset_options={"dim": 8, "sigma": 1.0, "n_per_class": 100, "seed": 0},
-    )
-    learner = get_learner("class-mean")
-    cell = learner.run_cell(learner.prepare(config, None), config, 2, 32, 0)
+    cell = _class_mean_cell(shots=32, shadows=4)
     assert np.all(np.isfinite(cell["theory_paired"])) and np.all(cell["theory_paired"][3] > 0)
 
 
