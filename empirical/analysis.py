@@ -46,6 +46,7 @@ __all__ = [
     "SweepResult",
     "fit_runs",
     "load_run",
+    "measured_points",
     "per_example_vulnerability",
     "spearman",
     "summarize_cell",
@@ -261,7 +262,9 @@ def load_run(out_dir, *, fpr=None, cells=None) -> Run:
 
 
 # --------------------------------------------------------------------------- points
-def _points(run: Run, attacks, alphas, level, resamples=None) -> list[dict]:
+def measured_points(run: Run, attacks, alphas, level, resamples=None) -> list[dict]:
+    """TPR at every α of every attack of ``attacks``' families, per (C, S), by the measurement
+    rules (one threshold per seed, bootstrap intervals over examples)."""
     from mialaw.theory.measure import measure_tpr
 
     groups: dict = {}
@@ -639,7 +642,7 @@ def result_from_runs(runs, *, attacks=None, fpr=None, level: float = 0.95) -> Sw
     for run in runs:
         cfg = run.settings["config"]
         alphas = tuple(cfg["fpr"]) if fpr is None else tuple(fpr)
-        points += _points(run, attacks or cfg["attacks"], alphas, level)
+        points += measured_points(run, attacks or cfg["attacks"], alphas, level)
     alphas_all = tuple(sorted({p["fpr"] for p in points}, reverse=True))
     fit = {
         "power_law": _power_laws(points, level),

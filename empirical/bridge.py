@@ -29,7 +29,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BridgeResult", "bridge"]
+from mialaw.empirical.analysis import load_run, measured_points
+from mialaw.empirical.gaps import (
+    cell_fits,
+    follow_gaps,
+    group_of,
+    group_slopes,
+    resample_indices,
+    run_cells,
+)
+from mialaw.theory.pooled_roc import (
+    ExampleGaussians,
+    ScoreParameters,
+    pooled_tpr,
+    pooled_tpr_resampled,
+)
+
+__all__ = ["BridgeResult", "bridge", "measure"]
 
 RULES = ("theory", "group-slopes", "self")
 MOMENT_RULES = {"moments-iid": "theory_iid", "moments-paired": "theory_paired"}
@@ -95,8 +111,6 @@ def _attacker(truth, n_in, n_out, corr, draws: int, rng):
     """The score parameters of an attacker with n_in IN and n_out OUT shadows per example, its
     IN and OUT values correlated ``corr`` within model pairs: ``draws`` draws of its mean and
     sample-variance estimates, (N, draws)."""
-    from mialaw.theory.pooled_roc import ScoreParameters
-
     size = (truth.size, draws)
     n_in, n_out, corr = n_in[:, None], n_out[:, None], corr[:, None]
     z_in = rng.standard_normal(size)
@@ -114,8 +128,6 @@ def _attacker(truth, n_in, n_out, corr, draws: int, rng):
 
 def _floored(g):
     """Gaussians with standard deviations floored (degenerate cells, e.g. S = 1)."""
-    from mialaw.theory.pooled_roc import ExampleGaussians
-
     scale = max(float(np.abs(g.sd_out).max()), float(np.abs(g.sd_in).max()), 1e-300)
     floor = _FLOOR * scale
     return ExampleGaussians(
@@ -126,8 +138,6 @@ def _floored(g):
 def _scaled(fits, factor, log_ratio_factor):
     """The S₀ Gaussians with gaps times ``factor`` and log(σ_in/σ_out) times
     ``log_ratio_factor``."""
-    from mialaw.theory.pooled_roc import ExampleGaussians
-
     ratio = np.exp(fits.log_ratio_corrected * log_ratio_factor)
     gap = fits.gap_corrected * factor
     return ExampleGaussians(
@@ -136,8 +146,6 @@ def _scaled(fits, factor, log_ratio_factor):
 
 
 def _concat(parts):
-    from mialaw.theory.pooled_roc import ExampleGaussians
-
     return ExampleGaussians(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
 
 
@@ -147,8 +155,6 @@ _FIELDS = ("mean_in", "sd_in", "mean_out", "sd_out")
 def _predict(truth, n_in, n_out, corr, fpr, attacks, draws, seed, resample=None, level=0.95):
     """{attack: (tpr (len(fpr),), interval (2, len(fpr)) or None)}; ``resample``: (B, N) rows
     of the examples for a bootstrap interval (the same attacker draws travel with a row)."""
-    from mialaw.theory.pooled_roc import pooled_tpr, pooled_tpr_resampled
-
     rng = np.random.default_rng(seed)
     score = _attacker(truth, n_in, n_out, corr, draws, rng)
     out = {}
@@ -167,16 +173,12 @@ def _predict(truth, n_in, n_out, corr, fpr, attacks, draws, seed, resample=None,
     return out
 
 
-def _measured(run_dir, classes, shots, fpr, attacks, resamples) -> dict:
-    """Measured points {(S, attack, α): point} by the project's measurement rules."""
-    from mialaw.empirical.analysis import _points, load_run
-    from mialaw.empirical.cells import read_settings
-    from mialaw.empirical.config import RunConfig
-
-    config = RunConfig.from_dict(read_settings(run_dir)["config"])
-    cells = [(classes, s, k) for s in shots for k in range(config.seeds)]
+def measure(run_dir, seeds: int, classes: int, shots, fpr, attacks, resamples) -> dict:
+    """Measured points {(S, attack, α): point} of a run's cells by the project's measurement
+    rules (the bridge's other side)."""
+    cells = [(classes, s, k) for s in shots for k in range(seeds)]
     run = load_run(run_dir, fpr=fpr, cells=cells)
-    rows = _points(run, ("lira",), fpr, 0.95, resamples=resamples)
+    rows = measured_points(run, ("lira",), fpr, 0.95, resamples=resamples)
     return {(r["shots"], r["attack"], r["fpr"]): r for r in rows if r["attack"] in attacks}
 
 
@@ -201,8 +203,6 @@ def _checked(config, from_shots, fpr, attacks, draws):
 
 def _truths(s, from_shots, base, group, slopes, cells, fits_s, rules) -> dict:
     """Every rule's per-example Gaussians at S = ``s`` (every seed's examples pooled)."""
-    from mialaw.theory.pooled_roc import ExampleGaussians
-
     truths = {"theory": [], "group-slopes": []}
     offset = 0
     for b in base:
@@ -264,15 +264,6 @@ def bridge(
     resamples : bootstrap resamples of the measurement; intervals : of the S₀ examples for the
         intervals of the S₀-based predictions (0: none).
     """
-    from mialaw.empirical.gaps import (
-        cell_fits,
-        follow_gaps,
-        group_of,
-        group_slopes,
-        resample_indices,
-        run_cells,
-    )
-
     config, classes, read = run_cells(run_dir, classes)
     alphas, shots = _checked(config, from_shots, fpr, attacks, draws)
     followed = follow_gaps(run_dir, from_shots, classes=classes)
@@ -283,7 +274,7 @@ def bridge(
     group = group_of(followed)
     rules = RULES + tuple(r for r, key in MOMENT_RULES.items() if key in read(from_shots, 0))
     if measured is None:
-        measured = _measured(run_dir, classes, shots, alphas, attacks, resamples)
+        measured = measure(run_dir, config.seeds, classes, shots, alphas, attacks, resamples)
     # Every seed's examples pooled (seeds are exchangeable; the measurement averages them).
     base = [cell_fits(read(from_shots, k)) for k in range(config.seeds)]
     seed_of = np.concatenate([np.full(b.ids.size, k) for k, b in enumerate(base)])

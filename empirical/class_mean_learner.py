@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from mialaw.empirical.config import RunConfig
-from mialaw.empirical.head_learner import _standardizer, prepare_features
+from mialaw.empirical.head_learner import prepare_features, standardizer
 from mialaw.empirical.learners import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
@@ -123,7 +123,7 @@ def run_cell(prepared, config: RunConfig, classes: int, shots: int, seed: int) -
     population = np.setdiff1d(np.flatnonzero(y_all < classes), pool)
     if population.size > 20000:
         population = np.sort(rng.choice(population, 20000, replace=False))
-    standardize = _standardizer(prepared.features[population], config.standardize)
+    standardize = standardizer(prepared.features[population], config.standardize)
     x = standardize(prepared.features[pool])
     y = y_all[pool]
     keep, partner = paired_keep(config.models, y, rng, return_partners=True)

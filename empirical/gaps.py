@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
 
+from mialaw.empirical.cells import read_cell, read_settings
+from mialaw.empirical.config import RunConfig
+from mialaw.theory.pooled_roc import ExampleGaussians
+
 __all__ = ["ExampleFits", "FollowedGaps", "example_fits", "follow_gaps", "gap_rows"]
 
 QUANTILES = (0.5, 0.9, 0.99, 1.0)
@@ -86,8 +90,6 @@ class ExampleFits:
     def gaussians(self, *, corrected: bool = True):
         """The examples' Gaussians; ``corrected``: the gap and the spread ratio with the
         finite-shadow noise taken out (:attr:`gap_corrected`, :attr:`log_ratio_corrected`)."""
-        from mialaw.theory.pooled_roc import ExampleGaussians
-
         if not corrected:
             return ExampleGaussians(self.mean_in, self.sd_in, self.mean_out, self.sd_out)
         mean_in = self.mean_out + self.gap_corrected * self.sd_out
@@ -169,9 +171,7 @@ class FollowedGaps:
 
 
 def run_cells(run_dir, classes):
-    from mialaw.empirical.cells import read_cell, read_settings
-    from mialaw.empirical.config import RunConfig
-
+    """(config, C, read(S, seed) -> cell arrays) of a run folder at C (default: its smallest)."""
     settings = read_settings(run_dir)
     config = RunConfig.from_dict(settings["config"])
     classes = min(config.classes) if classes is None else int(classes)

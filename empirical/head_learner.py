@@ -19,7 +19,14 @@ from mialaw.empirical.config import RunConfig
 from mialaw.empirical.learners import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
-__all__ = ["LEARNER", "PreparedFeatures", "named_features", "prepare_features", "run_cell"]
+__all__ = [
+    "LEARNER",
+    "PreparedFeatures",
+    "named_features",
+    "prepare_features",
+    "run_cell",
+    "standardizer",
+]
 
 # Part of the identity of every head cell: bump when a change alters a head cell's arrays.
 CODE_VERSION = "1"
@@ -140,7 +147,7 @@ def _torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def _standardizer(population: np.ndarray, enabled: bool):
+def standardizer(population: np.ndarray, enabled: bool):
     if not enabled:
         return lambda a: np.asarray(a, dtype=np.float64)
     mean = population.mean(0, dtype=np.float64)
@@ -160,7 +167,7 @@ def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots:
     population = np.setdiff1d(np.flatnonzero(y_all < classes), pool)
     if population.size > 20000:  # plenty for means, standard deviations and the covariance
         population = np.sort(rng.choice(population, 20000, replace=False))
-    standardize = _standardizer(prepared.features[population], config.standardize)
+    standardize = standardizer(prepared.features[population], config.standardize)
     x = standardize(prepared.features[pool])
     y = y_all[pool]
     keep = paired_keep(config.models, y, rng)

@@ -52,7 +52,7 @@ def shadow_count_study(
     Returns {"points": [...], "power_law": [...]}, each row tagged with ``shadows`` and
     ``variance``; ``targets`` models per cell are measured (fewer when M + 2 is smaller).
     """
-    from mialaw.empirical.analysis import Run, _points, _power_laws
+    from mialaw.empirical.analysis import Run, _power_laws, measured_points
     from mialaw.empirical.cells import read_settings
     from mialaw.empirical.config import RunConfig
 
@@ -69,7 +69,7 @@ def shadow_count_study(
         groups = _summaries_by_s(run_dir, config, settings, s, shadows, variances, alphas, targets)
         for (m, variance), cells in groups.items():
             run = Run(path=str(run_dir), settings=settings, cells=tuple(cells))
-            for row in _points(run, ("lira",), alphas, level, resamples=resamples):
+            for row in measured_points(run, ("lira",), alphas, level, resamples=resamples):
                 points.append(row | {"shadows": m, "variance": variance})
     fits = []
     for m in shadows:

@@ -70,14 +70,13 @@ def bridge_figure(results: dict, out: Path) -> list[Path]:
             ax.set_title(f"{name}: {kind}, FPR {fpr:g}", fontsize=8)
             ax.set_xlabel("S (shots per class)")
             ax.set_ylabel("TPR − FPR")
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes.ravel():
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=7)
     fig.suptitle(f"Bridge from S0 = {runs[shown[0][0]]['bridge']['from_shots']}", fontsize=9)
     fig.subplots_adjust(bottom=0.08)
-    del labels
     return _save(fig, out, "bridge")
 
 

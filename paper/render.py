@@ -217,6 +217,24 @@ def table_extra(out: Path) -> dict:
     }
 
 
+FIGURE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
+
+
+def _figure_links(text: str, out: Path, profile: str, strict: bool) -> str:
+    """Every figure link points at a file the run wrote: a link to a missing figure is an error
+    in a complete profile and, in a smaller one, a sentence saying the profile did not draw it."""
+    missing = [m.group(2) for m in FIGURE_LINK.finditer(text) if not (out / m.group(2)).exists()]
+    if missing and strict:
+        raise ValueError(f"paper.md links figures the run did not write: {missing}")
+
+    def replace(match: re.Match) -> str:
+        if (out / match.group(2)).exists():
+            return match.group(0)
+        return f"*({match.group(1)}: not drawn by the {profile} profile, whose runs it needs.)*"
+
+    return FIGURE_LINK.sub(replace, text)
+
+
 def render_paper(out: Path, extra: dict | None = None, *, strict: bool | None = None) -> Path:
     """Write OUT/paper.md from the template and OUT/tables/*.csv.
 
@@ -227,6 +245,7 @@ def render_paper(out: Path, extra: dict | None = None, *, strict: bool | None = 
         strict = extra.get("profile") in COMPLETE_PROFILES
     tables = load_tables(Path(out) / "tables")
     text = render(TEMPLATE.read_text(), tables, table_extra(Path(out)) | extra, strict=strict)
+    text = _figure_links(text, Path(out), extra.get("profile", "this"), strict)
     path = Path(out) / "paper.md"
     path.write_text(text)
     return path

@@ -11,7 +11,6 @@ from scipy import stats
 from mialaw.theory.pooled_roc import (
     ExampleGaussians,
     ScoreParameters,
-    offline_ideal_tpr,
     pooled_tpr,
     pooled_tpr_resampled,
 )
@@ -24,6 +23,15 @@ def _mixture(n=400, seed=0):
     gap = rng.gamma(2.0, 0.6, n) * rng.choice([1.0, 1.0, 1.0, -1.0], n)
     ratio = np.exp(rng.normal(0.0, 0.25, n))
     return gap, ratio
+
+
+def offline_ideal_tpr(gap, sd_ratio, fpr):
+    """Closed form for the ideal offline attacker: its FPR at threshold τ on
+    z = (s − μ_out)/σ_out is Φ̄(τ) for every example, so τ = Φ⁻¹(1 − α) and
+    TPR = mean_i Φ((Δ_i − τ)/r_i)."""
+    alphas = np.atleast_1d(np.asarray(fpr, dtype=np.float64))
+    tau = stats.norm.isf(alphas)
+    return stats.norm.cdf((gap[None] - tau[:, None]) / np.asarray(sd_ratio)[None]).mean(1)
 
 
 def test_offline_matches_its_closed_form():
@@ -92,12 +100,11 @@ def test_resampled_tpr_matches_repeated_examples(attack):
         np.testing.assert_allclose(fast[b], pooled_tpr(repeated, ALPHAS, attack), atol=2e-4)
 
 
-def test_scaled_gaps_and_input_errors():
+def test_gap_and_input_errors():
     g = ExampleGaussians(
         np.array([3.0, 1.0]), np.ones(2), np.array([1.0, 1.0]), np.array([2.0, 1.0])
     )
     np.testing.assert_allclose(g.gap, [1.0, 0.0])
-    np.testing.assert_allclose(g.scaled(0.5).gap, [0.5, 0.0])
     with pytest.raises(ValueError, match="sd_in must be > 0"):
         ExampleGaussians(np.zeros(2), np.zeros(2), np.zeros(2), np.ones(2))
     with pytest.raises(ValueError, match="attack must be one of"):
@@ -274,13 +281,13 @@ def test_bridge_cli_json(class_mean_run, capsys):
 def test_mechanism_stage_tables_and_figures(class_mean_run, recwarn):
     """The paper's mechanism stage on one run: gap laws, the bridge against the run's measured
     points, every table and figure written, no matplotlib warning."""
-    from mialaw.empirical.bridge import _measured
+    from mialaw.empirical.bridge import measure
     from mialaw.paper import mechanism_stage, mechanism_tables
     from mialaw.paper.mechanism_figures import write_mechanism_figures
     from mialaw.paper.profiles import PROFILES
 
     out = class_mean_run.parent.parent
-    measured = _measured(class_mean_run, 2, (64, 128, 256), ALPHAS, ("lira_online",), 100)
+    measured = measure(class_mean_run, 3, 2, (64, 128, 256), ALPHAS, ("lira_online",), 100)
     points = [p | {"classes": 2} for p in measured.values()]
     stage = {"empirical-gaussian-class-mean": {"points": points}}
     result = mechanism_stage.mechanism(

@@ -103,3 +103,18 @@ def test_the_template_resolves_fully_on_the_committed_tables():
     extra = table_extra(PAPER) | paper_extra("full", derivation)
     text = render(TEMPLATE.read_text(), load_tables(PAPER / "tables"), extra, strict=True)
     assert "{{" not in text and NOT_RUN not in text
+
+
+def test_a_link_to_a_figure_the_run_did_not_draw(tmp_path, monkeypatch):
+    """Never a dangling figure link: a sentence in a smaller profile, an error in the full one."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "law.png").write_bytes(b"png")
+    template = tmp_path / "template.md"
+    template.write_text("![Law](figures/law.png)\n![Bridge](figures/bridge.png)\n")
+    monkeypatch.setattr("mialaw.paper.render.TEMPLATE", template)
+    text = render_paper(tmp_path, {"profile": "quick"}).read_text()
+    assert "![Law](figures/law.png)" in text
+    assert "figures/bridge.png" not in text and "Bridge: not drawn by the quick profile" in text
+    with pytest.raises(ValueError, match="bridge.png"):
+        render_paper(tmp_path, {"profile": "full"})

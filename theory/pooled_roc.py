@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
-from scipy.special import log_ndtr, ndtr
+from scipy.special import ndtr
 
 __all__ = ["ATTACKS", "ExampleGaussians", "ScoreParameters", "pooled_tpr", "pooled_tpr_resampled"]
 
@@ -78,13 +78,6 @@ class ExampleGaussians:
         gap = _column("gap", gap)
         ratio = np.broadcast_to(np.asarray(sd_ratio, dtype=np.float64), gap.shape)
         return cls(gap, ratio, np.zeros_like(gap), np.ones_like(gap))
-
-    def scaled(self, factor) -> ExampleGaussians:
-        """The same examples with every gap multiplied by ``factor`` (scalar or (N,)): e.g. the
-        theory's S^-½ scaling, factor = sqrt(S₀/S). IN's spread relative to OUT's is kept."""
-        factor = np.broadcast_to(np.asarray(factor, dtype=np.float64), self.mean_in.shape)
-        mean_in = self.mean_out + factor * (self.mean_in - self.mean_out)
-        return ExampleGaussians(mean_in, self.sd_in, self.mean_out, self.sd_out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,15 +270,3 @@ def pooled_tpr_resampled(
             # np.interp needs increasing x: walk the grid backwards (FPR increasing).
             out[b, i] = np.interp(target, log_f[b, ::-1], tprs[b, ::-1])
     return out
-
-
-def offline_ideal_tpr(gap, sd_ratio, fpr) -> np.ndarray:
-    """Closed form for the ideal offline attacker (a check of :func:`pooled_tpr`): FPR(t) is
-    Φ̄(τ) for every example, so τ = Φ⁻¹(1 − α) and TPR = mean_i Φ((Δ_i − τ)/r_i)."""
-    from scipy.special import ndtri
-
-    gap = np.asarray(gap, dtype=np.float64)
-    ratio = np.broadcast_to(np.asarray(sd_ratio, dtype=np.float64), gap.shape)
-    alphas = np.atleast_1d(np.asarray(fpr, dtype=np.float64))
-    tau = ndtri(1 - alphas)
-    return np.exp(log_ndtr((gap[None] - tau[:, None]) / ratio[None])).mean(1)
