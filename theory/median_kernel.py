@@ -62,21 +62,25 @@ def _select(a, lo, hi, k):
 
 
 @nb.njit(inline="always")
-def _read_window(a, count, base, out):
-    """out[0..2] = a[base] and the two smallest of a[base+1..count-1] (+inf past the end), for
-    a partitioned at ``base`` (nothing before it larger, nothing after it smaller)."""
-    out[0] = a[base]
+def _two_smallest(a, lo, hi):
     first = np.inf
     second = np.inf
-    for i in range(base + 1, count):
+    for i in range(lo, hi):
         x = a[i]
         if x < first:
             second = first
             first = x
         elif x < second:
             second = x
-    out[1] = first
-    out[2] = second
+    return first, second
+
+
+@nb.njit(inline="always")
+def _read_window(a, count, base, out):
+    """out[0..2] = a[base] and the two smallest of a[base+1..count-1] (+inf past the end), for
+    a partitioned at ``base`` (nothing before it larger, nothing after it smaller)."""
+    out[0] = a[base]
+    out[1], out[2] = _two_smallest(a, base + 1, count)
 
 
 _NEAR = 8  # the window is read off at most this many values next to the split
@@ -104,20 +108,6 @@ def _near_split(a, lo, hi, j, sign, out, skip, buf):
     else:
         for i in range(3):
             out[i] = buf[skip + i] if skip + i < j else np.inf
-
-
-@nb.njit(inline="always")
-def _two_smallest(a, lo, hi):
-    first = np.inf
-    second = np.inf
-    for i in range(lo, hi):
-        x = a[i]
-        if x < first:
-            second = first
-            first = x
-        elif x < second:
-            second = x
-    return first, second
 
 
 @nb.njit(inline="always")
