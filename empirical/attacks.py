@@ -6,30 +6,90 @@ when the scores change) and a function
 values mean "member". The definitions are in ``mialaw/theory/science.md`` (section 3) and
 ``mialaw.theory.lira``. Scores are derived in the analysis, never stored with the cells, so a
 change to an attack never leaves stale scores behind. A new attack is one :class:`Attack`
-passed to :func:`register_attack`.
+passed to :func:`register_attack`; an attack with parameters gives a ``settings`` function that
+checks and completes them (``RunConfig.attack_settings[name]``), and receives the completed dict as
+``score(..., settings=...)``. Reports name an attack by its ``label`` and group it by ``family``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ATTACK_FAMILIES", "Attack", "get_attack", "register_attack", "scores_of"]
+from mialaw.theory.lira import complementary_pairs, lira_scores, rmia_scores
+
+__all__ = [
+    "ATTACK_FAMILIES",
+    "Attack",
+    "attack_label",
+    "attack_names",
+    "get_attack",
+    "law_attacks",
+    "register_attack",
+    "scores_of",
+]
 
 
 @dataclass(frozen=True)
 class Attack:
+    """One membership score.
+
+    score(keep, stats, population_stats, config, rotation[, settings=dict]) -> (models ×
+        examples), larger means "member"; ``settings`` is passed only to an attack that has a
+        ``settings`` function.
+    settings(options, config) -> dict : checks and completes the attack's own parameters (from
+        ``RunConfig.attack_settings[name]``); ValueError naming what is wrong. None: the attack
+        takes none, and any given are refused.
+    label : how reports name it; family : which ``RunConfig.attacks`` entry reports it.
+    in_law_tables : whether the paper's per-attack power-law tables show it (every attack is
+        measured, fitted and enters the regression and the audit either way).
+    """
+
     name: str
     version: str
     score: Callable
     needs_population: bool = False
     description: str = ""
+    label: str = ""
+    family: str = ""
+    settings: Callable | None = None
+    in_law_tables: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.replace("-", "_").isidentifier():
+            raise ValueError(f"an attack's name must be an identifier; got {self.name!r}")
+        if not isinstance(self.version, str) or not self.version:
+            raise ValueError(f"attack {self.name!r} needs a non-empty version string")
+        if not callable(self.score):
+            raise ValueError(f"attack {self.name!r}: score must be callable")
+        if self.settings is not None and not callable(self.settings):
+            raise ValueError(f"attack {self.name!r}: settings must be callable or None")
+        object.__setattr__(self, "label", self.label or self.name)
+        object.__setattr__(self, "family", self.family or self.name)
+
+    def complete_settings(self, options, config) -> dict:
+        """``options`` (this attack's entry of ``RunConfig.attack_settings``) checked and
+        completed."""
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(
+                f"attack_settings[{self.name!r}] must be a dict; got {type(options).__name__}"
+            )
+        if self.settings is None:
+            if options:
+                raise ValueError(f"attack {self.name!r} takes no settings; got {sorted(options)}")
+            return {}
+        return dict(self.settings(dict(options or {}), config))
+
+    def scores(self, keep, stats, population_stats, config, rotation):
+        if self.settings is None:
+            return self.score(keep, stats, population_stats, config, rotation)
+        settings = self.complete_settings(config.attack_settings.get(self.name), config)
+        return self.score(keep, stats, population_stats, config, rotation, settings=settings)
 
 
 def _lira(online: bool):
     def score(keep, stats, population_stats, config, rotation):
-        from mialaw.theory.lira import lira_scores
-
         return lira_scores(
             keep,
             stats,
@@ -43,8 +103,6 @@ def _lira(online: bool):
 
 
 def _rmia(keep, stats, population_stats, config, rotation):
-    from mialaw.theory.lira import rmia_scores
-
     return rmia_scores(
         keep, stats, population_stats, a=config.rmia_a, gamma=config.rmia_gamma, rotation=rotation
     )
@@ -57,15 +115,17 @@ ATTACK_FAMILIES: dict[str, tuple[str, ...]] = {}
 
 def register_attack(attack: Attack, *, family: str | None = None, replace: bool = False):
     """Score every cell with ``attack``; a sweep reports it when its ``attacks`` setting names
-    ``family`` (default: a family of its own, named like the attack)."""
+    its family (``family`` here, else the attack's own, else its name)."""
     if not isinstance(attack, Attack):
         raise ValueError(f"register_attack takes an Attack; got {type(attack).__name__}")
     if attack.name in _ATTACKS and not replace:
         raise ValueError(f"an attack named {attack.name!r} exists; pass replace=True")
+    if family is not None:
+        attack = dataclasses.replace(attack, family=family)
     _ATTACKS[attack.name] = attack
-    members = ATTACK_FAMILIES.setdefault(family or attack.name, ())
+    members = ATTACK_FAMILIES.setdefault(attack.family, ())
     if attack.name not in members:
-        ATTACK_FAMILIES[family or attack.name] = members + (attack.name,)
+        ATTACK_FAMILIES[attack.family] = members + (attack.name,)
     return attack
 
 
@@ -75,16 +135,54 @@ def get_attack(name: str) -> Attack:
     return _ATTACKS[name]
 
 
+def attack_names() -> tuple[str, ...]:
+    """Every registered attack, in registration order."""
+    return tuple(_ATTACKS)
+
+
+def attack_label(name: str) -> str:
+    """How reports name the attack ``name`` (its own name if it is not registered here)."""
+    return _ATTACKS[name].label if name in _ATTACKS else name
+
+
+def law_attacks() -> dict[str, str]:
+    """{name: label} of the attacks the per-attack power-law tables show."""
+    return {a.name: a.label for a in _ATTACKS.values() if a.in_law_tables}
+
+
 register_attack(
-    Attack("lira_online", "1", _lira(True), description="LiRA, IN and OUT Gaussians"),
-    family="lira",
+    Attack(
+        "lira_online",
+        "1",
+        _lira(True),
+        description="LiRA, IN and OUT Gaussians",
+        label="LiRA online",
+        family="lira",
+    )
 )
 register_attack(
-    Attack("lira_offline", "1", _lira(False), description="LiRA, OUT Gaussian only"), family="lira"
+    Attack(
+        "lira_offline",
+        "1",
+        _lira(False),
+        description="LiRA, OUT Gaussian only",
+        label="LiRA offline",
+        family="lira",
+    )
 )
+# The paper's per-attack law tables set LiRA beside the published laws (which are LiRA's);
+# RMIA's points enter the regression, the audit and the figures.
 register_attack(
-    Attack("rmia", "1", _rmia, needs_population=True, description="RMIA on a held-out population"),
-    family="rmia",
+    Attack(
+        "rmia",
+        "1",
+        _rmia,
+        needs_population=True,
+        description="RMIA on a held-out population",
+        label="RMIA",
+        family="rmia",
+        in_law_tables=False,
+    )
 )
 
 
@@ -94,11 +192,9 @@ def scores_of(keep, stats, population_stats, config) -> dict:
     Pair rotation when the models come in complementary pairs, else leave-one-out (e.g.
     imported runs); attacks that need a population are left out when there is none.
     """
-    from mialaw.theory.lira import complementary_pairs
-
     rotation = "pairs" if complementary_pairs(keep) else "loo"
     return {
-        name: attack.score(keep, stats, population_stats, config, rotation)
+        name: attack.scores(keep, stats, population_stats, config, rotation)
         for name, attack in _ATTACKS.items()
         if population_stats is not None or not attack.needs_population
     }

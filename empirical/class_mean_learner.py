@@ -25,20 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mialaw.empirical.config import RunConfig
 from mialaw.empirical.head_learner import prepare_features, standardizer
-from mialaw.empirical.learners import Learner
+from mialaw.empirical.learner_base import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
 __all__ = ["LEARNER", "class_means", "run_cell", "theory_iid", "theory_paired"]
 
 CODE_VERSION = "1"
-
-
-def _no_head_settings(config) -> dict:
-    if getattr(config, "film", None):
-        raise ValueError("film settings need learner='film'; the learner is 'class-mean'")
-    return {}
 
 
 def class_means(x, y, keep, classes: int) -> np.ndarray:
@@ -115,7 +108,7 @@ def theory_paired(x, y, partner, shots: int, classes: int) -> np.ndarray:
     return out
 
 
-def run_cell(prepared, config: RunConfig, classes: int, shots: int, seed: int) -> dict:
+def run_cell(prepared, config, classes: int, shots: int, seed: int) -> dict:
     """One (C, S, seed) cell of class-mean models (the same draws as the head's cell)."""
     y_all = prepared.labels
     pool, overlap = candidate_pool(y_all, shots, classes, seed, config.seeds)
@@ -147,6 +140,5 @@ LEARNER = Learner(
     version=CODE_VERSION,
     prepare=prepare_features,
     run_cell=run_cell,
-    validate=_no_head_settings,
     description="the theory's learner: every model releases its class means (s = <x, mean>)",
 )

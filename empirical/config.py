@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from mialaw.empirical import attacks as attack_registry
+from mialaw.empirical.datasets import FEATURE_SPACE
+from mialaw.empirical.learners import get_learner
+from mialaw.theory.model import check_fpr
+
 __all__ = ["ATTACKS", "FORMAT", "HEADS", "NOT_CELL_SETTINGS", "RunConfig", "cell_name"]
 
 FORMAT = "mialaw-empirical-run/3"
@@ -28,6 +33,7 @@ NOT_CELL_SETTINGS = {
     "centre": "LiRA scoring option, applied by the analysis",
     "rmia_a": "RMIA scoring option, applied by the analysis",
     "rmia_gamma": "RMIA scoring option, applied by the analysis",
+    "attack_settings": "scoring options of registered attacks, applied by the analysis",
     "targets": "evaluation: how many of the cell's models are measured as targets",
     "device": "machine (results agree to float rounding)",
     "data_dir": "where the data lie",
@@ -75,7 +81,8 @@ class RunConfig:
     fpr : target FPRs α in (0, 1) for the reported TPRs.
     attacks : subset of ("lira", "rmia") to report (scores are derived from the saved
         statistics by the analysis).
-    learner : a registered learner (``mialaw.empirical.learners``): "head" (default) or "film".
+    learner : a registered learner (``mialaw.empirical.learners.learner_names()``; default
+        "head").
     head : "linear" (softmax regression) or "mlp" (one hidden layer of ``hidden`` units).
     weight_decay : λ > 0 of (1/n)·Σ_i CE_i + (λ/2)||W||² per model (n = S·C, mean loss).
     flip : add the horizontally flipped image as a second query (needs flipped features).
@@ -90,7 +97,10 @@ class RunConfig:
         so it is part of a cell's identity: every executor then gives bit-identical cells.
     dataset_options : extra keyword arguments for ``get_features`` (e.g. the gaussian model's
         ``dim``, ``sigma``, ``n_per_class``, ``seed``; a backbone's ``resolution``).
-    film : FiLM settings (learner "film"; see ``mialaw.empirical.film_run``).
+    learner_settings : the learner's own settings, checked and completed by the learner (e.g.
+        FiLM's; see ``mialaw.empirical.film_run``); part of the identity of its cells only.
+    attack_settings : {attack name: its parameters}, checked and completed by each attack
+        (``mialaw.empirical.attacks``); scoring options, not cell settings.
     device : "auto", "cpu" or "cuda" (does not change results beyond float rounding).
     """
 
@@ -122,18 +132,21 @@ class RunConfig:
     cache_dir: str | None = None
     device: str = "auto"
     learner: str = "head"
-    film: dict = field(default_factory=dict)
+    learner_settings: dict = field(default_factory=dict)
+    attack_settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._check_names()
         self._check_sampling()
         self._check_evaluation()
         self._check_training()
-        from mialaw.empirical.learners import get_learner
-
-        # The learner checks (and completes) its own settings, e.g. FiLM's.
-        for name, value in get_learner(self.learner).validate(self).items():
-            object.__setattr__(self, name, value)
+        learner = get_learner(self.learner)
+        # The learner checks (and completes) its own settings, e.g. FiLM's, then anything else
+        # it needs of the common ones.
+        self._set("learner_settings", learner.complete_settings(self.learner_settings, self))
+        for name, value in learner.validate(self).items():
+            self._set(name, value)
+        self._check_attack_settings()
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)
@@ -172,18 +185,13 @@ class RunConfig:
             self._set("targets", targets)
 
     def _check_evaluation(self):
-        from mialaw.theory.model import check_fpr
-
         fpr = np.atleast_1d(check_fpr(self.fpr))
         self._set("fpr", tuple(sorted({float(a) for a in fpr}, reverse=True)))
         attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
-        from mialaw.empirical.attacks import ATTACK_FAMILIES
-
-        if not attacks or any(a not in ATTACK_FAMILIES for a in attacks):
-            raise ValueError(
-                f"attacks must be among {tuple(ATTACK_FAMILIES)}; got {self.attacks!r}"
-            )
-        self._set("attacks", tuple(a for a in ATTACK_FAMILIES if a in attacks))
+        families = attack_registry.ATTACK_FAMILIES
+        if not attacks or any(a not in families for a in attacks):
+            raise ValueError(f"attacks must be among {tuple(families)}; got {self.attacks!r}")
+        self._set("attacks", tuple(a for a in families if a in attacks))
         _choice("variance", self.variance, ("per-example", "global"))
         _choice("centre", self.centre, ("mean", "median"))
         if not 0 <= float(self.rmia_a) <= 1:
@@ -192,6 +200,14 @@ class RunConfig:
         if not float(self.rmia_gamma) > 0:
             raise ValueError(f"rmia_gamma must be > 0; got {self.rmia_gamma!r}")
         self._set("rmia_gamma", float(self.rmia_gamma))
+
+    def _check_attack_settings(self):
+        if not isinstance(self.attack_settings, dict):
+            raise ValueError("attack_settings must be a dict {attack name: its settings}")
+        completed = {}
+        for name, options in sorted(self.attack_settings.items()):
+            completed[name] = attack_registry.get_attack(name).complete_settings(options, self)
+        self._set("attack_settings", completed)
 
     def _check_training(self):
         _choice("head", self.head, HEADS)
@@ -203,8 +219,6 @@ class RunConfig:
         self._set("weight_decay", wd)
         self._set("flip", bool(self.flip))
         if self.standardize is None:  # feature-space data keep their origin (the model's)
-            from mialaw.empirical.datasets import FEATURE_SPACE
-
             self._set("standardize", self.dataset.lower() not in FEATURE_SPACE)
         self._set("standardize", bool(self.standardize))
         _choice("dtype", self.dtype, ("float32", "float64"))
@@ -226,10 +240,18 @@ class RunConfig:
 
     def cell_settings(self) -> dict:
         """The settings that define a cell's content: all but :data:`NOT_CELL_SETTINGS`."""
-        return {k: v for k, v in self.to_dict().items() if k not in NOT_CELL_SETTINGS}
+        settings = {k: v for k, v in self.to_dict().items() if k not in NOT_CELL_SETTINGS}
+        # Cell format 3 recorded a learner's own settings under "film" (the first learner that
+        # had any); the key is kept so that every stored cell keeps its address. Rename it
+        # with the next cell format.
+        settings["film"] = settings.pop("learner_settings")
+        return settings
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
+        d = dict(d)
+        if "film" in d:  # the field's name in runs written before learner_settings
+            d["learner_settings"] = d.pop("film")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:

@@ -40,9 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mialaw.empirical.config import RunConfig
 from mialaw.empirical.film import FilmSettings
-from mialaw.empirical.learners import Learner
+from mialaw.empirical.learner_base import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
 __all__ = [
@@ -53,7 +52,6 @@ __all__ = [
     "film_settings",
     "prepare_images",
     "run_film_cell",
-    "run_film_sweep",
 ]
 
 # FilmSettings fields that a run does not set: the resolution is the run's dataset option and
@@ -103,11 +101,11 @@ class FilmRun:
     :func:`film_run`.
     """
 
-    run: RunConfig
+    run: object  # a RunConfig (recognised by its shape: see _is_run_config)
     settings: FilmSettings
 
     def __post_init__(self):
-        if not isinstance(self.run, RunConfig):
+        if not _is_run_config(self.run):
             raise ValueError(f"run must be a RunConfig; got {type(self.run).__name__}")
         if not isinstance(self.settings, FilmSettings):
             raise ValueError(f"settings must be a FilmSettings; got {type(self.settings)}")
@@ -123,18 +121,24 @@ class FilmRun:
         return self.run.cell_settings() | {"learner": "film", "film": film_options(self.settings)}
 
 
+def _is_run_config(config) -> bool:
+    # A learner's module does not import the configuration (the registry imports the learners
+    # and the configuration imports the registry): a RunConfig is recognised by its shape.
+    return dataclasses.is_dataclass(config) and hasattr(config, "cell_settings")
+
+
 def film_run(config, film: dict | None = None) -> FilmRun:
     """A :class:`FilmRun` from a FilmRun (returned as is) or a RunConfig and FiLM options
-    (``film``, else the config's own ``film`` field where it has one)."""
+    (``film``, else the config's ``learner_settings``)."""
     if isinstance(config, FilmRun):
         if film is not None:
             raise ValueError("film options come with a RunConfig, not with a FilmRun")
         return config
-    if not isinstance(config, RunConfig):
+    if not _is_run_config(config):
         raise ValueError(f"config must be a RunConfig or FilmRun; got {type(config).__name__}")
     if getattr(config, "learner", "film") != "film":
         raise ValueError(f"the config's learner is {config.learner!r}, not 'film'")
-    options = getattr(config, "film", None) if film is None else film
+    options = getattr(config, "learner_settings", None) if film is None else film
     resolution = config.dataset_options.get("resolution")
     return FilmRun(config, film_settings(options, resolution=resolution))
 
@@ -333,36 +337,6 @@ def run_film_cell(
 
 
 # --------------------------------------------------------------------------- the learner
-def run_film_sweep(
-    config,
-    out_dir,
-    *,
-    images=None,
-    backbone=None,
-    threads: int | None = None,
-    progress: bool = True,
-    plots: bool = True,
-    executor=None,
-):
-    """Run (or resume) every cell of a FiLM sweep into ``out_dir``; the ``SweepResult``.
-
-    ``run_sweep`` with the FiLM learner; ``images`` (images, labels) and ``backbone`` replace
-    the dataset and the named backbone (tests); ``threads`` replaces the run's ``threads``.
-    """
-    from mialaw.empirical.sweep import run_sweep
-
-    fr = film_run(config)
-    run = dataclasses.replace(fr.run, film=film_options(fr.settings))
-    if threads is not None:
-        run = dataclasses.replace(run, threads=threads)
-    given = None
-    if images is not None or backbone is not None:
-        given = prepare_images(fr, images=images, backbone=backbone)
-    return run_sweep(
-        run, out_dir, features=given, progress=progress, plots=plots, executor=executor
-    )
-
-
 def _prepare(config, given) -> FilmImages:
     if isinstance(given, FilmImages):
         return given
@@ -382,9 +356,9 @@ def _run_cell(prepared: FilmImages, config, classes, shots, seed) -> dict:
     )
 
 
-def _validate(config) -> dict:
+def _settings(options: dict, config) -> dict:
     resolution = config.dataset_options.get("resolution")
-    return {"film": film_options(film_settings(config.film, resolution=resolution))}
+    return film_options(film_settings(options, resolution=resolution))
 
 
 # Part of the identity of every FiLM cell: bump when a change alters a FiLM cell's arrays.
@@ -393,6 +367,6 @@ LEARNER = Learner(
     version="1",
     prepare=_prepare,
     run_cell=_run_cell,
-    validate=_validate,
+    settings=_settings,
     description="FiLM scale/shift after every batch norm of a frozen EfficientNet-Lite, + head",
 )

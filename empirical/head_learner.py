@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mialaw.empirical.config import RunConfig
-from mialaw.empirical.learners import Learner
+from mialaw.empirical.learner_base import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
 
 __all__ = [
@@ -49,7 +48,7 @@ def _content_key(x, y, flipped) -> str:
     return "given-" + array_checksum(given)[:24]
 
 
-def named_features(config: RunConfig, options: dict, *, flip: bool = False, split="train"):
+def named_features(config, options: dict, *, flip: bool = False, split="train"):
     """The sweep's dataset through its backbone (first max(C) classes), from the feature cache."""
     from mialaw.empirical.features import get_features
 
@@ -66,7 +65,7 @@ def named_features(config: RunConfig, options: dict, *, flip: bool = False, spli
     )
 
 
-def prepare_features(config: RunConfig, features=None) -> PreparedFeatures:
+def prepare_features(config, features=None) -> PreparedFeatures:
     """Load (or take) the features and check them against the sweep, before anything is written.
 
     ``features``: optional object with ``features``, ``labels`` and optionally ``flipped`` (e.g. a
@@ -157,7 +156,7 @@ def standardizer(population: np.ndarray, enabled: bool):
     return lambda a: (np.asarray(a, dtype=np.float64) - mean) / std
 
 
-def run_cell(prepared: PreparedFeatures, config: RunConfig, classes: int, shots: int, seed: int):
+def run_cell(prepared: PreparedFeatures, config, classes: int, shots: int, seed: int):
     """Train and attack one (C, S, seed) cell; returns the dict of arrays stored in its npz."""
     from mialaw.empirical.heads import train_heads
 

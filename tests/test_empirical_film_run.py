@@ -23,8 +23,8 @@ from mialaw.empirical.film_run import (  # noqa: E402
     film_run,
     film_settings,
     run_film_cell,
-    run_film_sweep,
 )
+from mialaw.empirical.film_sweep import run_film_sweep  # noqa: E402
 
 RES = 32
 FAST = {"epochs": 2, "batch_size": 4}

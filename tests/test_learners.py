@@ -10,6 +10,7 @@ from mialaw.empirical import learners
 from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.cells import read_cell, read_settings
 from mialaw.empirical.experiment import RunConfig, run_sweep
+from mialaw.empirical.film_run import film_options, film_settings
 from mialaw.empirical.learners import Learner, get_learner, register_learner
 from mialaw.empirical.sampling import candidate_pool, paired_keep
 from mialaw.empirical.statistics import attack_stats
@@ -113,9 +114,7 @@ def test_a_registered_attack_is_scored_and_reported(monkeypatch, tmp_path):
     assert len(result.points) == 2 and all(p["tpr"] is not None for p in result.points)
 
 
-def test_built_in_learners_load_on_first_use():
-    from mialaw.empirical.film_run import film_options, film_settings
-
+def test_built_in_learners_complete_and_refuse_settings():
     assert get_learner("head").name == "head"
     # FiLM's validation completes its settings from the resolution.
     film = RunConfig(
@@ -124,6 +123,6 @@ def test_built_in_learners_load_on_first_use():
         learner="film",
         dataset_options={"resolution": 32},
     )
-    assert film.film == film_options(film_settings(None, resolution=32))
-    with pytest.raises(ValueError, match="film settings need learner='film'"):
-        RunConfig(dataset="digits", backbone="pixels", film={"epochs": 2})
+    assert film.learner_settings == film_options(film_settings(None, resolution=32))
+    with pytest.raises(ValueError, match="learner 'head' takes no settings"):
+        RunConfig(dataset="digits", backbone="pixels", learner_settings={"epochs": 2})

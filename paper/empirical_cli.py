@@ -29,6 +29,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+from pathlib import Path
+
+from mialaw.empirical import cells
+from mialaw.empirical.analysis import fit_runs
+from mialaw.empirical.experiment import RunConfig, run_sweep
+from mialaw.empirical.learners import learner_names
+from mialaw.empirical.plots import plot_run
+from mialaw.empirical.store import DamagedCell, read_only
+from mialaw.paper import bridge_cli, interchange_cli
+from mialaw.paper.executors import add_executor_arguments, executor_for
+from mialaw.paper.lock import writing
+from mialaw.paper.resources import check_memory, empirical_run_bytes
 
 
 def _option(text: str):
@@ -44,8 +58,6 @@ def _option(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mialaw.empirical import bridge_cli, interchange_cli
-
     sub = parser.add_subparsers(
         dest="empirical_command", metavar="{run,fit,bridge,score,import,export}"
     )
@@ -94,20 +106,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra feature options, e.g. dim=32 n_per_class=2000 seed=0 (gaussian), "
         "max_per_class=2000, resolution=224",
     )
-    from mialaw.empirical.learners import learner_names
-
     # Every registered learner that trains (an imported run is read, never trained).
     trainable = [name for name in learner_names() if name != "imported"]
     run.add_argument("--learner", choices=trainable, default="head")
-    run.add_argument("--film", type=_option, action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument(
+        "--learner-setting",
+        "--film",  # the first learner with settings; kept as an alias
+        dest="learner_settings",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the chosen learner (repeatable; e.g. FiLM's epochs=3)",
+    )
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--data-dir", default=None)
     run.add_argument("--cache-dir", default=None)
     run.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--no-progress", action="store_true")
-    from mialaw.paper.executors import add_executor_arguments  # argparse only: no heavy imports
-
     add_executor_arguments(run)
     run.set_defaults(handler=_run)
 
@@ -131,8 +148,6 @@ def _add_fit(sub) -> None:
 
 
 def _print(result, as_json: bool) -> None:
-    import json
-
     if as_json:
         print(json.dumps(result.to_json()))
     else:
@@ -140,8 +155,6 @@ def _print(result, as_json: bool) -> None:
 
 
 def _run(args) -> int:
-    from mialaw.empirical.experiment import RunConfig, run_sweep
-
     options = dict(args.option)
     config = RunConfig(
         dataset=args.dataset,
@@ -165,13 +178,8 @@ def _run(args) -> int:
         cache_dir=args.cache_dir,
         device=args.device,
         learner=args.learner,
-        film=dict(args.film),
+        learner_settings=dict(args.learner_settings),
     )
-    # Imported here: the command line may use the top layer; the sweep itself never does.
-    from mialaw.paper.executors import executor_for
-    from mialaw.paper.lock import writing
-    from mialaw.paper.resources import check_memory, empirical_run_bytes
-
     needed = empirical_run_bytes(
         classes=config.classes,
         shots=config.shots,
@@ -188,8 +196,6 @@ def _run(args) -> int:
     with writing(args.out), _quiet(args.no_progress), executor_for(args) as executor:
         out = args.out
         if executor is not None:  # workers may run in another folder: they need the full path
-            from pathlib import Path
-
             out = Path(out).absolute()
         result = run_sweep(config, out, progress=not args.no_progress, executor=executor)
     _print(result, args.json)
@@ -199,8 +205,6 @@ def _run(args) -> int:
 @contextlib.contextmanager
 def _quiet(quiet: bool):
     """``--no-progress`` for the feature extraction too (its workers inherit the variable)."""
-    import os
-
     previous = os.environ.get("MIALAW_NO_PROGRESS")
     if quiet:
         os.environ["MIALAW_NO_PROGRESS"] = "1"
@@ -212,18 +216,12 @@ def _quiet(quiet: bool):
 
 
 def _fit(args) -> int:
-    from mialaw.empirical import cells
-    from mialaw.empirical.analysis import fit_runs
-    from mialaw.empirical.store import DamagedCell, read_only
-
     try:
         with read_only():  # a read command: a damaged cell is reported, never removed
             result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
     except DamagedCell as err:
         raise ValueError(cells.damaged_message(args.dirs) or str(err)) from None
     if args.plot_dir:
-        from mialaw.empirical.plots import plot_run
-
         plot_run(result, args.plot_dir)
     _print(result, args.json)
     return 0
