@@ -8,12 +8,21 @@ Examples::
     mialaw empirical fit runs/mine                                 # the power law of imported runs
     mialaw empirical export runs/digits --out exchange/digits      # a run in the reference layout
 
-See ``mialaw.empirical.interchange`` for the layouts and the scoring rules.
+See ``mialaw.empirical.interchange`` for the layouts and the scoring rules; ``--preset reference``
+gives the reference LiRA code's own scores (``mialaw.empirical.reference_lira``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import warnings
+
+from mialaw.empirical.interchange import PRESETS, export_run, import_runs, read_scores, score_arrays
+from mialaw.empirical.store import read_only
+from mialaw.paper.lock import writing
+from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
 
 COMMANDS = ("score", "import", "export")
 
@@ -81,8 +90,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         default="mialaw",
-        choices=["mialaw", "reference", "reference-fixed"],
-        help="LiRA options: mialaw (mean, sample variance) or the reference code's",
+        choices=list(PRESETS),
+        help="LiRA's definition: mialaw (mean, sample variance, one-sided offline test) or the "
+        "reference code's own scores (median, population spread, IN/OUT cut to the smallest "
+        "count, two-sided offline log-density; reference-fixed: its fix_variance)",
     )
     p.add_argument(
         "--epoch", default=None, help="score file to take (default: the last by sorted name)"
@@ -96,8 +107,6 @@ def _epoch(value):
 
 
 def _warn_to_stderr():
-    import sys
-    import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=sys.stderr)
@@ -108,7 +117,6 @@ def _warn_to_stderr():
 def _check_memory(paths) -> None:
     """The score arrays under ``paths`` (from their .npy headers) fit in memory, read as float64
     and stacked (about three copies)."""
-    from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
 
     needed = BASE_BYTES + 3 * sum(npy_bytes(p, itemsize=8) for p in paths)
     check_memory(
@@ -117,9 +125,6 @@ def _check_memory(paths) -> None:
 
 
 def _score(args) -> int:
-    import json
-
-    from mialaw.empirical.interchange import read_scores, score_arrays
 
     _warn_to_stderr()
     _check_memory([args.path])
@@ -136,7 +141,6 @@ def _score(args) -> int:
 
 
 def _import(args) -> int:
-    from mialaw.paper.lock import writing
 
     _warn_to_stderr()
     _check_memory(args.dirs)
@@ -147,7 +151,6 @@ def _import(args) -> int:
 
 
 def _import_into(args):
-    from mialaw.empirical.interchange import import_runs
 
     return import_runs(
         args.dirs,
@@ -164,9 +167,6 @@ def _import_into(args):
 
 
 def _export(args) -> int:
-    from mialaw.empirical.interchange import export_run
-    from mialaw.empirical.store import read_only
-    from mialaw.paper.lock import writing
 
     # The run is only read: a damaged cell is named (and left), not removed.
     with writing(args.out), read_only():

@@ -6,9 +6,15 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.stats
+from sklearn.datasets import load_digits
 
-from mialaw.empirical.analysis import summarize_cell
+from mialaw.empirical.analysis import fit_runs, summarize_cell
+from mialaw.empirical.audit_sweep import GivenFeatures
+from mialaw.empirical.cells import read_cell
+from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.empirical.interchange import (
+    ScoreArrays,
     TiltWarning,
     export_run,
     import_runs,
@@ -28,14 +34,9 @@ FPR = (0.1, 0.01)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A small real run: digits pixels, C = 2, three S, 8 shadows."""
-    from sklearn.datasets import load_digits
-
-    from mialaw.empirical.audit import _GivenFeatures
-    from mialaw.empirical.experiment import RunConfig, run_sweep
-
     d = load_digits()
     keep = d.target < 2
-    given = _GivenFeatures(d.data[keep].astype(np.float32), d.target[keep], "digits2")
+    given = GivenFeatures(d.data[keep].astype(np.float32), d.target[keep], "digits2")
     out = tmp_path_factory.mktemp("run")
     config = RunConfig(
         dataset="digits", backbone="pixels", classes=(2,), shots=(4, 8, 16), shadows=8, fpr=FPR
@@ -45,8 +46,6 @@ def run(tmp_path_factory):
 
 
 def _cell(run, s):
-    from mialaw.empirical.cells import read_cell
-
     return read_cell(run, 2, s, 0)
 
 
@@ -99,8 +98,6 @@ def test_round_trip_run_to_reference_and_back(run, tmp_path):
             assert got.dtype == cell[name].dtype and np.array_equal(got, cell[name]), name
         assert back.meta["shots"] == s and back.meta["classes"] == 2
     # import the exported folders (S and C read from them) and fit: the same points as the run
-    from mialaw.empirical.analysis import fit_runs
-
     imported = import_runs(sorted((tmp_path / "ex").iterdir()), tmp_path / "im", fpr=FPR)
     for s in (4, 8, 16):
         a, b = _cell(run, s), _cell(imported, s)
@@ -198,3 +195,116 @@ def test_cli_score_import_export_fit(run, tmp_path, capsys):
     assert main(shlex.split(command)) == 0
     assert main(shlex.split(f"empirical fit {tmp_path}/im")) == 0
     assert "imported" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the reference's scores
+def _reference_loop(keep, stats, shadows, targets, online, fix_variance=False):
+    """The reference code's ``generate_ours`` / ``generate_ours_offline`` (``plot.py``), written
+    from its published definition with plain loops: per example, the IN (OUT) statistics of the
+    shadow models in order, every list cut to the shortest list's length, median and np.std
+    (+1e-30), scipy's normal log-density; member-large (the reference ranks by minus its
+    prediction)."""
+    examples, queries = stats.shape[1], stats.shape[2]
+    dat_in = [[stats[m, j] for m in shadows if keep[m, j]] for j in range(examples)]
+    dat_out = [[stats[m, j] for m in shadows if not keep[m, j]] for j in range(examples)]
+    in_size = min(len(x) for x in dat_in)
+    out_size = min(len(x) for x in dat_out)
+    dat_in = np.array([x[:in_size] for x in dat_in])  # (examples, in_size, queries)
+    dat_out = np.array([x[:out_size] for x in dat_out])
+    mean_in, mean_out = np.median(dat_in, 1), np.median(dat_out, 1)
+    std_in, std_out = np.std(dat_in, 1), np.std(dat_out, 1)
+    if fix_variance:  # online: all IN values' spread for IN and OUT; offline: all OUT values'
+        spread = np.std(dat_in) if online else np.std(dat_out)
+        std_in, std_out = np.full_like(std_in, spread), np.full_like(std_out, spread)
+    rows = []
+    for t in targets:
+        row = []
+        for j in range(examples):
+            total = 0.0
+            for q in range(queries):
+                x = stats[t, j, q]
+                out = scipy.stats.norm.logpdf(x, mean_out[j, q], std_out[j, q] + 1e-30)
+                if online:
+                    inn = scipy.stats.norm.logpdf(x, mean_in[j, q], std_in[j, q] + 1e-30)
+                    total += inn - out
+                else:
+                    total -= out
+            row.append(total / queries)
+        rows.append(row)
+    return np.array(rows)
+
+
+def _uneven(seed, models=14, examples=120, queries=2):
+    """A keep matrix whose IN/OUT counts differ between examples (so the cut matters)."""
+    rng = np.random.default_rng(seed)
+    keep = rng.random((models, examples)) < 0.5
+    keep[:3, :] = True  # every example has >= 3 IN and >= 3 OUT models among the first six
+    keep[3:6, :] = False
+    signal = rng.exponential(1.0, examples)
+    stats = rng.standard_normal((models, examples, queries)) + (keep * signal)[:, :, None]
+    return keep, stats
+
+
+@pytest.mark.parametrize("preset, fix", [("reference", False), ("reference-fixed", True)])
+def test_reference_preset_is_the_reference_codes_score(tmp_path, preset, fix):
+    keep, stats = _uneven(3)
+    _reference_by_hand(tmp_path / "ref", keep, stats, np.random.default_rng(4))
+    arrays = read_reference(tmp_path / "ref")
+    targets = [11, 12, 13]  # the reference's last ntest models
+    scored = score_arrays(arrays, targets=targets, fpr=(0.1,), preset=preset)
+    for name, online in (("lira_online", True), ("lira_offline", False)):
+        want = _reference_loop(keep, stats, range(11), targets, online, fix)
+        got = scored.scores[name]
+        difference = np.abs(got - want).max()
+        rank = scipy.stats.spearmanr(got.ravel(), want.ravel()).statistic
+        print(f"{preset} {name}: max |difference| {difference:.2e}, rank correlation {rank:.6f}")
+        assert difference < 1e-9 * max(1.0, np.abs(want).max()), name
+    # the cut matters here: without it (mialaw's reference centre and spread) offline differs
+    plain = score_arrays(arrays, targets=targets, fpr=(0.1,), preset="mialaw")
+    rank = scipy.stats.spearmanr(
+        plain.scores["lira_offline"].ravel(), scored.scores["lira_offline"].ravel()
+    ).statistic
+    print(f"mialaw's one-sided offline against the reference's: rank correlation {rank:.3f}")
+    assert rank < 0.99
+
+
+def test_reference_preset_under_pair_rotation(tmp_path):
+    rng = np.random.default_rng(5)
+    half = rng.random((6, 80)) < 0.5
+    keep = np.empty((12, 80), dtype=bool)
+    keep[0::2], keep[1::2] = half, ~half
+    stats = rng.standard_normal((12, 80, 1)) + keep[:, :, None] * rng.exponential(1.0, 80)[:, None]
+    scored = score_arrays(read_arrays(_save(tmp_path, keep, stats)), preset="reference", fpr=(0.1,))
+    assert scored.rotation == "pair rotation"
+    for t in (0, 5, 11):
+        shadows = [m for m in range(12) if m not in (t, t ^ 1)]
+        for name, online in (("lira_online", True), ("lira_offline", False)):
+            want = _reference_loop(keep, stats, shadows, [t], online)[0]
+            assert np.allclose(scored.scores[name][t], want, rtol=1e-12, atol=1e-9), (t, name)
+    # balanced pairs leave nothing to cut: online equals mialaw's reference centre and spread
+    online = lira_scores(keep, stats, online=True, centre="median", ddof=0)
+    assert np.allclose(scored.scores["lira_online"], online, rtol=1e-9, atol=1e-9)
+
+
+def test_errors_name_the_folder(tmp_path):
+    keep, stats = _uneven(6, models=8)
+    keep[:, 0] = [True] + [False] * 7  # example 0: one IN model only
+    folder = tmp_path / "few-in"
+    _reference_by_hand(folder, keep, stats, np.random.default_rng(7))
+    arrays = read_reference(folder)
+    for preset in ("mialaw", "reference"):
+        with pytest.raises(ValueError, match=r"few-in.*IN shadow models"):
+            score_arrays(arrays, targets=[7], preset=preset)
+    with pytest.raises(ValueError, match=r"bad\.npz: population_stats"):
+        np.savez(tmp_path / "bad.npz", keep=keep, stats=stats, population_stats=np.zeros((2, 3)))
+        read_arrays(tmp_path / "bad.npz")
+
+
+def test_score_table_is_spaced():
+    keep, stats = _uneven(8)
+    arrays = ScoreArrays(keep=keep, stats=stats, source="memory")
+    scored = score_arrays(arrays, targets=[13], fpr=(0.1, 1e-4))
+    for line in scored.table().splitlines()[1:]:
+        name, rest = line.split(maxsplit=1)
+        assert name in scored.scores and rest.startswith("fpr="), line
+        assert rest.split()[1] in ("TPR", "unresolvable"), line
