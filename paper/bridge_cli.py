@@ -8,6 +8,12 @@ rule, and ``log10_error`` (``mialaw.empirical.bridge``; ``science.md`` section 5
 
 from __future__ import annotations
 
+import json
+
+from mialaw.empirical.bridge import bridge
+from mialaw.empirical.cells import damaged_message
+from mialaw.empirical.store import DamagedCell, read_only
+
 
 def add_subcommand(sub) -> None:
     bridge = sub.add_parser(
@@ -41,12 +47,6 @@ def add_subcommand(sub) -> None:
 
 
 def _bridge(args) -> int:
-    import json
-
-    from mialaw.empirical.bridge import bridge
-    from mialaw.empirical.cells import damaged_message
-    from mialaw.empirical.store import DamagedCell, read_only
-
     if args.resamples < 100:
         raise ValueError(f"--resamples must be >= 100; got {args.resamples}")
     if args.intervals < 0 or 0 < args.intervals < 20:

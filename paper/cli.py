@@ -1,8 +1,10 @@
-"""The `mialaw` command: a thin dispatcher over each subpackage's own command line.
+"""The `mialaw` command: a thin dispatcher over the subcommands' command-line modules.
 
-Each subcommand module exposes ``add_arguments(parser)``, which adds its options (or nested
-subcommands) and sets ``handler`` with ``parser.set_defaults(handler=fn)``; ``fn(args) -> int``
-imports heavy dependencies (sympy, numba, torch) only when called, so ``mialaw --help`` is instant.
+Each subcommand module (``SUBCOMMANDS``, all in this command-line layer) exposes
+``add_arguments(parser)``, which adds its options (or nested subcommands) and sets ``handler`` with
+``parser.set_defaults(handler=fn)``; ``fn(args) -> int``. Only the module of the subcommand named on
+the line is loaded (the table names each by string; tests/test_structure.py follows such strings),
+so ``mialaw --help`` loads none and ``mialaw theory ...`` never loads torch.
 A handler reports bad input by raising ``ValueError``; every error ends as one line and an exit
 status (``mialaw.paper.errors``: 2 for bad input and the environment, 130/143 when interrupted),
 with a traceback only under ``--debug``.
@@ -18,9 +20,12 @@ from .errors import exiting, guarded
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "theory": ("mialaw.theory.cli", "exact theory of the Gaussian membership model"),
-    "simulate": ("mialaw.simulate.cli", "Monte Carlo of the membership game (oracle and LiRA)"),
-    "empirical": ("mialaw.empirical.cli", "LiRA/RMIA against real fine-tuned classifiers"),
+    "theory": ("mialaw.paper.theory_cli", "exact theory of the Gaussian membership model"),
+    "simulate": (
+        "mialaw.paper.simulate_cli",
+        "Monte Carlo of the membership game (oracle and LiRA)",
+    ),
+    "empirical": ("mialaw.paper.empirical_cli", "LiRA/RMIA against real fine-tuned classifiers"),
     "reproduce": ("mialaw.paper.reproduce", "run the whole study and write every figure and table"),
     "audit": ("mialaw.empirical.audit_cli", "audit your own data: exposure now, shots needed"),
     "predict": ("mialaw.empirical.predict_cli", "predict TPR at (S, C, FPR) from a fitted law"),
@@ -35,7 +40,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def named_command(argv: list[str]) -> str | None:
+    """The subcommand on the line: its first word that is not an option (``None`` if none)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of the subcommand ``argv`` names (every other
+    subcommand is listed with its help line only; ``argv=None``: every subcommand in full)."""
+    command = named_command(argv) if argv is not None else None
     parser = Parser(
         prog="mialaw",
         description="Membership-inference vulnerability as a power law of shots per class.",
@@ -46,14 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
-        try:
-            cli_module = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a real missing dependency, not an absent subcommand
-                raise
-            continue
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        cli_module.add_arguments(sp)
+        if argv is None or name == command:
+            importlib.import_module(module).add_arguments(sp)
     return parser
 
 
@@ -65,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         # Parsing too is inside the boundary: a Ctrl-C while the subcommands load is one line.
-        args = build_parser().parse_args([a for a in argv if a != "--debug"])
+        words = [a for a in argv if a != "--debug"]
+        args = build_parser(words).parse_args(words)
         parsed.update(command=args.command, out=getattr(args, "out", None))
         return int(args.handler(args) or 0)
 

@@ -1,13 +1,26 @@
 """``mialaw simulate``: Monte Carlo of the membership game with the oracle or a shadow-model LiRA.
 
-Only argparse and the standard library are imported here; numba, numpy and matplotlib are imported
-when the command runs.
+The command line builds the executor and holds the output folder's lock; the sweep
+(``mialaw.simulate.sweep``) only takes the executor. The sweep (numba) is imported when the
+command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from mialaw.paper.executors import add_executor_arguments, executor_for
+from mialaw.paper.lock import writing
+from mialaw.paper.resources import check_memory, simulate_bytes
+from mialaw.paper.theory_cli import check_sigma
+from mialaw.simulate.plots import plot_sweep
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
     )
-    from mialaw.paper.executors import add_executor_arguments  # argparse only: no heavy imports
-
     add_executor_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -183,10 +194,6 @@ def _table(result) -> str:
 def _atomic(path):
     """A text file written whole or not at all: ``.NAME.<random>.tmp``, then renamed (removed on
     any error; one left by a killed run is swept when the folder is next locked)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
@@ -199,12 +206,6 @@ def _atomic(path):
 
 
 def _write(result, out: str) -> None:
-    import csv
-    import json
-    from pathlib import Path
-
-    from .plots import plot_sweep
-
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     data = result.to_json()
@@ -228,9 +229,6 @@ MAX_RESAMPLES = 10**6
 def _check_memory(args) -> None:
     """σ in its range and the sweep's memory (estimated from the arguments) available, before
     anything is allocated."""
-    from mialaw.paper.resources import check_memory, simulate_bytes
-    from mialaw.theory.cli import check_sigma
-
     sigma = check_sigma(args.sigma)
     if not 1 <= args.resamples <= MAX_RESAMPLES:  # below 100 the sweep says so
         raise ValueError(
@@ -260,9 +258,7 @@ def _check_memory(args) -> None:
 
 
 def run(args) -> int:
-    import math
-
-    from .sweep import SweepConfig, run_sweep
+    from mialaw.simulate.sweep import SweepConfig, run_sweep  # numba
 
     if not math.isfinite(args.targets) or args.targets != int(args.targets):
         raise ValueError(f"--targets must be an integer; got {args.targets!r}")
@@ -287,10 +283,6 @@ def run(args) -> int:
         interval=args.interval,
         resamples=args.resamples,
     )
-    # Imported here: the command line may use the top layer; the sweep itself never does.
-    from mialaw.paper.executors import executor_for
-    from mialaw.paper.lock import writing
-
     # --out's lock (and its check: a folder, not a file) before anything is computed.
     with writing(args.out) if args.out else contextlib.nullcontext():
         with executor_for(args) as executor:

@@ -2,7 +2,7 @@
 
 Subcommands: ``tpr`` (the law's table: TPR and advantage over shots × FPR), ``dp-shots`` (shots per
 class at which the attack enters an (ε, δ)-DP bound) and ``derive`` (the symbolic derivation).
-Only argparse and the standard library are imported here; numpy/scipy are imported by handlers.
+The symbolic derivation (sympy) is imported only when ``derive`` runs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+
+import numpy as np
+
+from mialaw.paper.resources import check_memory, npy_shape, theory_bytes
+from mialaw.theory import average, dp, exact
+from mialaw.theory.model import GaussianModel, check_fpr, check_shots
 
 TESTS = ("lira", "exact", "np")
 TEST_HELP = {
@@ -113,9 +119,6 @@ def check_sigma(sigma, option: str = "--sigma") -> float:
 def model_for(args):
     """The Gaussian model of ``--dim --sigma --classes``, after checking σ's range and that the
     exact theory's memory fits (before anything of size d is allocated)."""
-    from mialaw.paper.resources import check_memory, theory_bytes
-    from mialaw.theory.model import GaussianModel
-
     sigma = check_sigma(args.sigma)
     if isinstance(args.dim, int) and isinstance(args.classes, int) and args.dim >= 1:
         check_memory(
@@ -132,10 +135,6 @@ def _finite(x):
 
 
 def _load_target(path, dim):
-    import numpy as np
-
-    from mialaw.paper.resources import npy_shape
-
     header = npy_shape(path)
     if header is not None and header[0] != (dim,):  # refused before its data are read
         raise ValueError(f"--target must hold one vector of shape ({dim},); got {header[0]}")
@@ -159,11 +158,6 @@ def _fmt(x, width, spec):
 
 # --------------------------------------------------------------------------- tpr
 def _tpr(args) -> int:
-    import numpy as np
-
-    from mialaw.theory import average, exact
-    from mialaw.theory.model import check_fpr, check_shots
-
     model = model_for(args)
     shots = check_shots(args.shots)
     fpr = check_fpr(args.fpr)
@@ -269,8 +263,6 @@ def _print_tpr_table(settings, points, n_shots):
 
 # --------------------------------------------------------------------------- dp-shots
 def _dp_shots(args) -> int:
-    from mialaw.theory import dp
-
     for eps in args.epsilon:  # e^ε must be a finite number
         if not 0 <= eps <= MAX_EPSILON:
             raise ValueError(f"--epsilon must lie in [0, {MAX_EPSILON}]; got {eps!r}")

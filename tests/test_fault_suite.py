@@ -361,8 +361,9 @@ def test_a_read_only_folder_is_one_line(tmp_path, capsys, monkeypatch):
 # may live where only root can read (e.g. under /root).
 AS_NOBODY = """
 import os
-import mialaw.empirical.analysis, mialaw.empirical.cli, mialaw.paper.lock, mialaw.paper.resources
-import mialaw.simulate.cli, mialaw.simulate.sweep, mialaw.theory.cli
+import mialaw.empirical.analysis, mialaw.paper.empirical_cli, mialaw.paper.lock
+import mialaw.paper.resources, mialaw.paper.simulate_cli, mialaw.simulate.sweep
+import mialaw.paper.theory_cli
 os.setgid(65534)
 os.setuid(65534)
 """
@@ -550,7 +551,7 @@ def test_ctrl_c_inside_a_cell_write_leaves_nothing_and_the_rerun_is_identical(
 
 
 def test_interrupt_and_internal_error_lines(capsys, monkeypatch):
-    from mialaw.theory import cli as theory_cli
+    from mialaw.paper import theory_cli
 
     def boom(args):
         raise KeyboardInterrupt

@@ -211,9 +211,16 @@ def test_subprocess_error_and_lazy_imports():
     )  # fmt: skip
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1 and "fpr" in run.stderr
+    # `mialaw --help` loads no subcommand's module (nor numpy); `mialaw theory ...` loads the
+    # theory's command line but neither torch nor sympy (the derivation's, loaded by `derive`).
     probe = (
-        "import sys; from mialaw.paper.cli import build_parser; build_parser(); "
-        "print('torch' in sys.modules, 'sympy' in sys.modules)"
+        "import sys; from mialaw.paper.cli import build_parser; build_parser({argv}); "
+        "print(*(m in sys.modules for m in ('mialaw.paper.theory_cli', 'numpy', 'torch', "
+        "'sympy')))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    for argv, loaded in (([], "False False False False"), (["theory"], "True True False False")):
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == loaded
