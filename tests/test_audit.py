@@ -221,9 +221,11 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     np.save(tmp_path / "y_short.npy", GOOD_Y[:10])
     np.save(tmp_path / "ragged.npy", np.array([[1.0], [1.0, 2.0]], dtype=object))
     np.save(tmp_path / "y_float.npy", GOOD_Y + 0.25)
+    (tmp_path / "text.npy").write_text("0.1,0.2,0.3\n0.4,0.5,0.6\n")  # a CSV named .npy
     cases = [
         (f"--features {tmp_path}/x.npy --labels {tmp_path}/y_short.npy", "40 feature rows"),
         (f"--features {tmp_path}/ragged.npy --labels {tmp_path}/y.npy", "Python objects"),
+        (f"--features {tmp_path}/text.npy --labels {tmp_path}/y.npy", "not a NumPy .npy file"),
         (f"--features {tmp_path}/x.npy --labels {tmp_path}/y_float.npy", "integers 0..C-1"),
         (f"--features {tmp_path}/missing.npy --labels {tmp_path}/y.npy", "does not exist"),
         (f"--features {tmp_path}/x.npy", "give --features X.npy and --labels y.npy"),

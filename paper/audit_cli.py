@@ -15,6 +15,18 @@ input exits with status 2 and one line saying what was wrong. See ``mialaw.empir
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mialaw.empirical.audit import audit
+from mialaw.empirical.datasets import IMAGE_SUFFIXES
+from mialaw.empirical.features import get_features
+from mialaw.paper.lock import writing
+from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
+
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (numpy.lib.format)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,12 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_npy(path: str, what: str):
-    import numpy as np
-
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
     except FileNotFoundError:
         raise ValueError(f"--{what} {path} does not exist") from None
+    except OSError as err:
+        raise ValueError(f"--{what} {path} cannot be read ({err.strerror})") from None
+    if head != NPY_MAGIC:
+        raise ValueError(
+            f"--{what} {path} is not a NumPy .npy file (it does not begin with the .npy header); "
+            "save the array with numpy.save"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
     except ValueError as err:
         if "allow_pickle" in str(err) or "Object arrays" in str(err):
             raise ValueError(
@@ -98,9 +118,6 @@ def _load_npy(path: str, what: str):
 
 def _image_names(root) -> list[str]:
     """File paths in the order the imagefolder loader reads them (sorted classes, then files)."""
-    from pathlib import Path
-
-    from mialaw.empirical.datasets import IMAGE_SUFFIXES
 
     root = Path(root)
     if (root / "train").is_dir():
@@ -117,7 +134,6 @@ def _run(args) -> int:
     if args.images is not None:
         if args.features is not None or args.labels is not None:
             raise ValueError("give --images DIR, or --features X.npy with --labels y.npy, not both")
-        from mialaw.empirical.features import get_features
 
         options = {} if args.image_size is None else {"image_size": args.image_size}
         fs = get_features(
@@ -133,8 +149,6 @@ def _run(args) -> int:
         names = _image_names(args.images)
         names = names if len(names) == len(labels) else None
     elif args.features is not None and args.labels is not None:
-        from mialaw.paper.resources import BASE_BYTES, check_memory, npy_bytes
-
         needed = 4 * (npy_bytes(args.features, itemsize=8) + npy_bytes(args.labels, itemsize=8))
         check_memory(BASE_BYTES + needed, f"auditing {args.features}", "audit fewer examples")
         features = _load_npy(args.features, "features")
@@ -142,7 +156,6 @@ def _run(args) -> int:
         backbone, names = "given", None
     else:
         raise ValueError("give --features X.npy and --labels y.npy, or --images DIR")
-    from mialaw.paper.lock import writing
 
     with writing(args.out):
         report = _audit(args, features, labels, names, backbone)
@@ -150,7 +163,6 @@ def _run(args) -> int:
 
 
 def _audit(args, features, labels, names, backbone):
-    from mialaw.empirical.audit import audit
 
     return audit(
         features,
@@ -173,7 +185,6 @@ def _audit(args, features, labels, names, backbone):
 
 
 def _print_report(args, report) -> int:
-    import json
 
     if args.json:
         print(json.dumps(report.to_json()))
