@@ -6,7 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import ATTACK_NAMES, empirical_results, headline_run
+from mialaw.empirical.attacks import law_attacks
+
+from .run_selection import empirical_results, headline_run
+
+ATTACK_NAMES = law_attacks()  # {name: label} of the attacks the law tables and figures show
 
 FIG_FORMATS = ("png", "svg")
 
@@ -411,7 +415,7 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
 
 def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
     """LiRA's fitted slope against the number of shadow models M, real beside simulated."""
-    from .tables import shadow_rows
+    from .study_tables import shadow_rows
 
     rows = [r for r in shadow_rows(results) if r["fpr"] == fpr and r["slope"] is not None]
     if not rows:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .figures import _plt, _save
-from .mechanism_tables import FEATURE_DIM, _runs, mechanism_slope_rows
+from .mechanism_tables import FEATURE_DIM, mechanism_runs, mechanism_slope_rows
 
 RULE_STYLE = {
     "theory": {"color": "C0", "ls": "-", "label": "theory: gap × (S0/S)^1/2"},
@@ -49,7 +49,7 @@ def _bridge_panel(ax, bridge: dict, attack: str, fpr: float) -> None:
 
 
 def bridge_figure(results: dict, out: Path) -> list[Path]:
-    runs = _runs(results)
+    runs = mechanism_runs(results)
     shown = [(label, name) for label, name in BRIDGE_RUNS if runs.get(label, {}).get("bridge")]
     if not shown:
         return []
@@ -81,7 +81,7 @@ def bridge_figure(results: dict, out: Path) -> list[Path]:
 
 
 def gaps_figure(results: dict, out: Path) -> list[Path]:
-    runs = _runs(results)
+    runs = mechanism_runs(results)
     if not runs:
         return []
     plt = _plt()

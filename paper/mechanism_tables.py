@@ -3,11 +3,12 @@ projected dimension and by λ (``mechanism_stage.py``; ``science.md`` section 5)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .tables import ATTACK_NAMES, write_table
+from mialaw.empirical.attacks import attack_label, law_attacks
+from mialaw.empirical.bridge import ATTACKS as BRIDGE_ATTACKS
+
+from .table_format import Table
 
 GAP_COLUMNS = [
     "run",
@@ -59,7 +60,7 @@ MECHANISM_COLUMNS = [
 FEATURE_DIM = 1280  # EfficientNet-Lite0's feature size (the unprojected large-S run)
 
 
-def _runs(results: dict) -> dict:
+def mechanism_runs(results: dict) -> dict:
     return ((results.get("mechanism") or {}).get("runs")) or {}
 
 
@@ -67,9 +68,9 @@ def _ci(row, name, pair):
     row[f"{name}_low"], row[f"{name}_high"] = pair if pair else (None, None)
 
 
-def gap_rows(results: dict) -> list[dict]:
+def gap_rows(results: dict, profile=None) -> list[dict]:
     rows = []
-    for label, entry in _runs(results).items():
+    for label, entry in mechanism_runs(results).items():
         gaps = entry["gaps"]
         for r in gaps["by_shots"]:
             row = {"run": label, "base_shots": gaps["base_shots"]}
@@ -85,10 +86,10 @@ def gap_rows(results: dict) -> list[dict]:
     return rows
 
 
-def gap_law_rows(results: dict) -> list[dict]:
+def gap_law_rows(results: dict, profile=None) -> list[dict]:
     """Per run: the RMS gap law, each S₀-gap quintile's law, the median per-example slope."""
     rows = []
-    for label, entry in _runs(results).items():
+    for label, entry in mechanism_runs(results).items():
         gaps = entry["gaps"]
         base = {"run": label, "base_shots": gaps["base_shots"]}
         law = gaps["rms_law"]
@@ -144,15 +145,15 @@ def gap_law_rows(results: dict) -> list[dict]:
     return rows
 
 
-def bridge_rows(results: dict) -> list[dict]:
+def bridge_rows(results: dict, profile=None) -> list[dict]:
     rows = []
-    for label, entry in _runs(results).items():
+    for label, entry in mechanism_runs(results).items():
         b = entry.get("bridge")
         if not b:
             continue
         for p in b["points"]:
             row = {"run": label, "from_shots": b["from_shots"], "shots": p["shots"]}
-            row |= {"attack": ATTACK_NAMES.get(p["attack"], p["attack"]), "fpr": p["fpr"]}
+            row |= {"attack": attack_label(p["attack"]), "fpr": p["fpr"]}
             row["measured"] = p["measured"]["tpr"]
             ci = p["measured"]["tpr_ci"] or [None, None]
             row["ci_low"], row["ci_high"] = ci if p["measured"]["tpr"] is not None else (None, None)
@@ -164,16 +165,16 @@ def bridge_rows(results: dict) -> list[dict]:
     return rows
 
 
-def bridge_summary_rows(results: dict) -> list[dict]:
+def bridge_summary_rows(results: dict, profile=None) -> list[dict]:
     """Median |log10 error| per run, rule and attack, at S >= 4·S₀ and over every S >= S₀."""
     rows = []
-    for label, entry in _runs(results).items():
+    for label, entry in mechanism_runs(results).items():
         b = entry.get("bridge")
         if not b:
             continue
         s0 = b["from_shots"]
         for rule in b["rules"]:
-            for attack in ("lira_online", "lira_offline", None):
+            for attack in (*BRIDGE_ATTACKS, None):
                 for window, low in (("from 4 S0", 4 * s0), ("from S0", s0)):
                     errs = [
                         abs(p["log10_error"][rule])
@@ -187,7 +188,7 @@ def bridge_summary_rows(results: dict) -> list[dict]:
                             "run": label,
                             "from_shots": s0,
                             "rule": rule,
-                            "attack": "both" if attack is None else ATTACK_NAMES[attack],
+                            "attack": "both" if attack is None else attack_label(attack),
                             "window": window,
                             "points": len(errs),
                             "median_abs": float(np.median(errs)) if errs else None,
@@ -196,18 +197,20 @@ def bridge_summary_rows(results: dict) -> list[dict]:
     return rows
 
 
-def _experiment(label: str, options: dict):
-    """(experiment, d, λ) of a large-S-like run, None for others."""
+def _experiment(spec):
+    """(experiment, d, λ) of the large-S run ("baseline") and its head twins with the features
+    projected ("capacity") or another λ ("regularisation"); None for other runs."""
+    options = spec.options
     dim = (options.get("dataset_options") or {}).get("project")
     lam = options.get("weight_decay", 0.01)
-    if options.get("learner", "head") != "head":
+    if options.get("learner", "head") != "head" or spec.role not in ("large", "mechanism"):
         return None
     if dim is not None:
         return "capacity", dim, lam
-    if "lambda" in label:
-        return "regularisation", FEATURE_DIM, lam
-    if label.endswith("c2-large"):
+    if spec.role == "large":
         return "baseline", FEATURE_DIM, lam
+    if "weight_decay" in options:
+        return "regularisation", FEATURE_DIM, lam
     return None
 
 
@@ -215,14 +218,15 @@ def mechanism_slope_rows(results: dict, profile) -> list[dict]:
     """Local slopes (C = 2) of the large-S run and of its projected and λ twins, with S·C/d."""
     specs = {e.label: e for e in profile.empirical}
     rows = []
+    names = law_attacks()
     for label, spec in specs.items():
-        kind = _experiment(label, spec.options)
+        kind = _experiment(spec)
         res = results.get(f"empirical-{label}")
-        if kind is None or not res or spec.role not in ("large", "mechanism"):
+        if kind is None or not res:
             continue
         experiment, dim, lam = kind
         for law in res["fit"]["power_law"]:
-            if law["attack"] not in ATTACK_NAMES:
+            if law["attack"] not in names:
                 continue
             for ls in law.get("local_slopes", []):
                 rows.append(
@@ -231,7 +235,7 @@ def mechanism_slope_rows(results: dict, profile) -> list[dict]:
                         "run": label,
                         "dim": dim,
                         "lambda": lam,
-                        "attack": ATTACK_NAMES[law["attack"]],
+                        "attack": names[law["attack"]],
                         "fpr": law["fpr"],
                         "shots_low": int(ls["shots_low"]),
                         "shots_high": int(ls["shots_high"]),
@@ -246,27 +250,25 @@ def mechanism_slope_rows(results: dict, profile) -> list[dict]:
     return rows
 
 
-def write_mechanism_tables(results: dict, profile, out: Path) -> list[Path]:
-    if not _runs(results):
-        return []
-    tables = Path(out) / "tables"
-    written = []
-    for rows, columns, stem, title in (
-        (gap_rows(results), GAP_COLUMNS, "gaps", "sqrt(S)-scaled gaps of the same examples"),
-        (gap_law_rows(results), GAP_LAW_COLUMNS, "gap_laws", "Per-example gap laws"),
-        (bridge_rows(results), BRIDGE_COLUMNS, "bridge", "Bridge: predicted beside measured TPR"),
-        (
-            bridge_summary_rows(results),
-            BRIDGE_SUMMARY_COLUMNS,
-            "bridge_summary",
-            "Bridge: median |log10 error| of the advantage",
-        ),
-        (
-            mechanism_slope_rows(results, profile),
-            MECHANISM_COLUMNS,
-            "mechanism_slopes",
-            "Local slopes by projected dimension and by lambda (C = 2)",
-        ),
-    ):
-        written += write_table(rows, columns, tables / stem, title)
-    return written
+def _table(name, title, columns, rows):
+    return Table(name, title, tuple(columns), rows, needs="mechanism")
+
+
+# Written where the profile has the mechanism stage (the full profile).
+TABLES = (
+    _table("gaps", "sqrt(S)-scaled gaps of the same examples", GAP_COLUMNS, gap_rows),
+    _table("gap_laws", "Per-example gap laws", GAP_LAW_COLUMNS, gap_law_rows),
+    _table("bridge", "Bridge: predicted beside measured TPR", BRIDGE_COLUMNS, bridge_rows),
+    _table(
+        "bridge_summary",
+        "Bridge: median |log10 error| of the advantage",
+        BRIDGE_SUMMARY_COLUMNS,
+        bridge_summary_rows,
+    ),
+    _table(
+        "mechanism_slopes",
+        "Local slopes by projected dimension and by lambda (C = 2)",
+        MECHANISM_COLUMNS,
+        mechanism_slope_rows,
+    ),
+)

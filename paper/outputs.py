@@ -6,8 +6,8 @@ from pathlib import Path
 
 from .figures import write_figures
 from .mechanism_figures import write_mechanism_figures
-from .mechanism_tables import write_mechanism_tables
 from .render import render_paper
+from .run_selection import tag_roles
 from .tables import write_tables
 
 
@@ -34,6 +34,7 @@ def paper_extra(profile_name: str, derive: dict | None) -> dict:
 
 def write_outputs(results: dict, profile, out: Path) -> list[Path]:
     out = Path(out)
+    results = tag_roles(results, profile)  # tables and figures read the runs by their role
     written: list[Path] = []
     extra = paper_extra(profile.name, results.get("derive"))
     if "derive" in results:
@@ -42,7 +43,6 @@ def write_outputs(results: dict, profile, out: Path) -> list[Path]:
             (out / name).write_text(text)
             written.append(out / name)
     written += write_tables(results, profile, out)
-    written += write_mechanism_tables(results, profile, out)
     written += write_figures(results, profile, out)
     written += write_mechanism_figures(results, profile, out)
     written.append(render_paper(out, extra))

@@ -108,7 +108,8 @@ def _headline_results(slope_avg=-0.5, slope_gap=-0.3):
 
 
 def test_dp_rows_of_a_synthetic_run(tmp_path):
-    from mialaw.paper.tables import DP_COLUMNS, dp_rows, read_table, write_table
+    from mialaw.paper.study_tables import DP_COLUMNS, dp_rows
+    from mialaw.paper.table_format import read_table, write_table
 
     profile = SimpleNamespace(epsilons=(1.0,), fpr=(0.1,), delta=1e-5)
     (row,) = dp_rows(_headline_results(), profile)

@@ -74,7 +74,7 @@ def test_row_reports_chi2_and_asymptotic_slope_against_independent_fits():
 
 
 def test_slope_table_carries_the_new_columns():
-    from mialaw.paper.tables import SLOPE_COLUMNS, slope_rows
+    from mialaw.paper.slope_tables import SLOPE_COLUMNS, slope_rows
 
     assert set(QUALITY_COLUMNS) <= set(SLOPE_COLUMNS)
     adv = 3.0 * SHOTS**-0.5

@@ -51,7 +51,7 @@ def test_all_shadows_reproduce_the_runs_own_points(digits_run):
 
 def test_simulated_twin_runs_every_setting_and_the_table_and_figure_show_both(digits_run, tmp_path):
     from mialaw.paper.figures import shadow_figure
-    from mialaw.paper.tables import shadow_rows
+    from mialaw.paper.study_tables import shadow_rows
 
     options = [
         dict(dim=8, sigma=1.0, shots=(4, 16, 64), fpr=(0.1,), targets=300, shadows=m)

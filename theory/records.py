@@ -157,6 +157,23 @@ class ResultSet:
             other=fit,
         )
 
+    def laws(self, **where) -> list:
+        """The power laws whose named fields equal ``where`` (e.g. classes=2); values may also be
+        collections of allowed values (attack=("lira_online", "lira_offline")); a field that is
+        not in the schema is an error."""
+        names = {f.name for f in fields(PowerLaw)} - {"extra"}
+        unknown = sorted(set(where) - names)
+        if unknown:
+            raise ValueError(f"power laws have no fields {unknown}; they have {sorted(names)}")
+
+        def matches(law, key, value):
+            found = getattr(law, key)
+            if isinstance(value, (set, frozenset, tuple, list, dict)):
+                return found in value
+            return found == value
+
+        return [f for f in self.power_laws if all(matches(f, k, v) for k, v in where.items())]
+
     def select(self, **where) -> list:
         """The points whose named fields equal ``where`` (e.g. attack="lira_online", fpr=0.01);
         a field that is not in the schema is an error."""
