@@ -41,11 +41,20 @@ import os
 import time
 
 import numpy as np
+from scipy.special import log_softmax
+from scipy.stats import norm
+
+from mialaw.empirical import heads as heads_mod
+from mialaw.empirical.backbones import get_backbone, relative_difference
+from mialaw.empirical.datasets import DatasetNotFoundError, gaussian_features, load_dataset
+from mialaw.empirical.features import extract_features
+from mialaw.empirical.head_learner import PreparedFeatures, run_cell
+from mialaw.empirical.sampling import paired_keep
+from mialaw.theory.lira import LIRA_PRESETS, lira_scores
 
 
 def _features(shots: int, classes: int, dim: int, seed: int = 0):
     """Synthetic features: the theory's Gaussian model in ``dim`` dimensions, standardised."""
-    from mialaw.empirical.datasets import gaussian_features
 
     sample = gaussian_features(
         dim=dim, classes=classes, sigma=0.5, n_per_class=2 * shots, seed=seed
@@ -56,15 +65,11 @@ def _features(shots: int, classes: int, dim: int, seed: int = 0):
 
 
 def _objective(w, b, x, y, lam) -> float:
-    from scipy.special import log_softmax
-
     z = x @ w.T + b
     return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].sum() + 0.5 * lam * np.sum(w * w))
 
 
 def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None, lam=1.0):
-    from mialaw.empirical.sampling import paired_keep
-
     x, y = _features(shots, classes, dim)
     keep = paired_keep(models, y, seed=0)
     n = x.shape[0]
@@ -95,7 +100,6 @@ def bench_heads(models=64, shots=256, classes=10, dim=1280, sklearn_models=None,
 
 def _batched_heads(x, y, keep, classes: int, lam: float):
     """(heads, seconds, achieved GFLOP/s) of ``train_linear_heads`` on all models at once."""
-    from mialaw.empirical import heads as heads_mod
 
     # Count the GEMM work of the batched solver: each evaluation of k models is a forward and a
     # gradient GEMM of (N, F+1) × (F+1, k·C).
@@ -169,7 +173,6 @@ def _reference_lira(keep, stats, targets, centre="mean", ddof=1):
     ``centre="median"`` with ``ddof=0`` is the reference LiRA as TF-privacy-style code computes it
     (``compute_score_lira(median_or_mean="median")``): a ragged list of shadow statistics per
     example, ``np.median`` and ``np.std`` of each list, a log-likelihood ratio per query."""
-    from scipy.stats import norm
 
     loc = np.median if centre == "median" else np.mean
     models, n, _ = stats.shape
@@ -196,7 +199,6 @@ def _time_lira(keep, stats, chosen, presets, repeats=2):
     """Per preset: (best seconds for all targets at once, best seconds of one target per call,
     scores of both). The presets are timed in turn, ``repeats`` rounds, best of each: a change of
     machine load hits every preset alike."""
-    from mialaw.theory.lira import lira_scores
 
     best = {name: [np.inf, np.inf] for name in presets}
     scores = {}
@@ -219,8 +221,6 @@ def bench_lira(examples=20000, models=256, queries=2, targets=3):
     """Both centres, side by side: this project's mean centre (sample variance) against the
     per-example loop with np.mean, and the reference preset's median centre (population
     variance) against the TF-privacy-style loop with np.median; then median against mean."""
-    from mialaw.empirical.sampling import paired_keep
-    from mialaw.theory.lira import LIRA_PRESETS, lira_scores
 
     rng = np.random.default_rng(0)
     keep = paired_keep(models, np.zeros(examples), seed=1)
@@ -281,7 +281,6 @@ def bench_cells(
     number of candidates, 2·S·C, once that exceeds the feature dimension).
     """
     from mialaw.empirical.config import RunConfig
-    from mialaw.empirical.head_learner import PreparedFeatures, run_cell
 
     total = 0.0
     for c in classes:
@@ -324,7 +323,6 @@ def bench_cells(
 
 def _bench_images(n: int):
     """The first ``n`` Fashion-MNIST training images, else scikit-learn's digits (as uint8)."""
-    from mialaw.empirical.datasets import DatasetNotFoundError, load_dataset
 
     try:
         ds = load_dataset("fashion-mnist")
@@ -345,9 +343,6 @@ def _timed(function):
 def bench_features(images=256, resolution=224, rounds=2):
     """Reference torch path vs the default engine on the same images, interleaved."""
     import torch
-
-    from mialaw.empirical.backbones import get_backbone, relative_difference
-    from mialaw.empirical.features import extract_features
 
     if rounds < 1 or images < 1:
         raise ValueError(f"images and rounds must be >= 1; got {images}, {rounds}")

@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from mialaw.empirical.backbones import get_backbone
+
 
 def _balanced_keep(models: int, labels, seed: int) -> np.ndarray:
     """Every model on a random half of each class (a study cell's keep matrix)."""
@@ -58,7 +60,6 @@ def _synthetic(n: int, classes: int, seed: int = 0):
 
 
 def _backbone(args):
-    from mialaw.empirical.backbones import get_backbone
     from mialaw.empirical.film import tiny_lite_backbone
 
     if args.tiny:

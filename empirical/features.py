@@ -32,7 +32,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from .backbones import Backbone, get_backbone
 from .cache import CacheError, CacheWarning, default_cache_dir, key_digest, load_arrays, save_arrays
 from .datasets import (
     ImageDataset,
@@ -179,7 +181,6 @@ def extract_features(
     ``fast=False`` runs the backbone's reference path (``extract_reference``: plain torch) instead
     of its fastest engine; the benchmark and the tests compare the two.
     """
-    from tqdm.auto import tqdm
 
     batch_size = _check_batch_size(batch_size)
     if not isinstance(fast, bool):
@@ -392,7 +393,6 @@ def _selection(ds: ImageDataset, indices, max_per_class) -> np.ndarray:
 
 def _built_backbone(backbone, device, weights, resolution, engine):
     """A built backbone as given, or the named one built with these options."""
-    from .backbones import Backbone, get_backbone
 
     if isinstance(backbone, Backbone):
         if resolution is not None or weights is not None or engine != "auto":

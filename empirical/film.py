@@ -56,6 +56,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mialaw.empirical.backbones import (
+    LITE_MEAN,
+    LITE_STD,
+    TorchBackbone,
+    _fuse_batchnorm,
+    _lite_forward,
+    resolve_device,
+)
+from mialaw.empirical.heads import cpu_settings
+
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
@@ -327,15 +337,6 @@ def tiny_lite_backbone(*, resolution: int = 32, seed: int = 0, fuse: bool = True
     """
     from efficientnet_lite_pytorch import EfficientNet
 
-    from mialaw.empirical.backbones import (
-        LITE_MEAN,
-        LITE_STD,
-        TorchBackbone,
-        _fuse_batchnorm,
-        _lite_forward,
-        resolve_device,
-    )
-
     if not _is_int(resolution) or resolution < 8:
         raise ValueError(f"resolution must be an integer >= 8; got {resolution!r}")
     gen = torch.Generator().manual_seed(int(seed))
@@ -406,7 +407,6 @@ def _cpu_settings(device, threads: int | None):
     (the tiny test network) run faster on one thread, and on a busy machine idle-spinning
     threads were measured 10-50× slower than one thread (12 images at 32 px: 36 ms on 1 thread,
     0.5-1.8 s on 2)."""
-    from mialaw.empirical.heads import cpu_settings
 
     return cpu_settings(device, threads)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mialaw.empirical.datasets import is_image_dataset
+
 __all__ = ["PROJECT_OPTION", "pca_basis", "project", "split_options"]
 
 PROJECT_OPTION = "project"
@@ -57,7 +59,6 @@ def project(features, mean, basis) -> np.ndarray:
 def fitting_features(config, options: dict, load):
     """The features the basis is fitted on: the test split's, first C classes, same backbone;
     ``load(config, options, split=...)`` is the sweep's own feature loader."""
-    from mialaw.empirical.datasets import is_image_dataset
 
     if not is_image_dataset(config.dataset):
         raise ValueError(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
+from mialaw.theory.scores import logit_confidence
+
 __all__ = ["CODE_VERSION", "atypicality", "attack_stats", "linear_gradient_norms"]
 
 # Part of every cell's identity: bump when a change alters the stored statistics.
@@ -29,7 +31,6 @@ def attack_stats(logits, labels) -> np.ndarray:
     ``logits`` is one array (M, N, C) (Q = 1) or a sequence of them (one per query, e.g. the
     original and the horizontally flipped image).
     """
-    from mialaw.theory.scores import logit_confidence
 
     queries = [logits] if isinstance(logits, np.ndarray) else list(logits)
     if not queries:

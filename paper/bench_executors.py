@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mialaw.paper.executors import executor_from
+
 
 def one_thread_point(config, index: int):
     """One cell of the workload: ``sweep_point`` with Numba on one thread (a thread-local
@@ -100,8 +102,6 @@ class Arm:
 
 
 def _dask_arm(workers: int, config, repeats: int) -> Arm:
-    from mialaw.paper.executors import executor_from
-
     arm = Arm(f"Dask, {workers} local worker{'s' if workers > 1 else ''}:", workers)
     start = time.perf_counter()
     with executor_from(workers=workers) as executor:

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mialaw.empirical.analysis import _sigma, fit_rule
+from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
+from mialaw.theory.metrics import unsaturated
+
 CUT_STRICT = 0.5  # advantage <= 0.5·(1 − α): well below the ceiling
 CUT_LOOSE = 0.9  # the analysis's rule (empirical.analysis.SATURATION_CUT)
 MIN_STRICT_POINTS = 3
@@ -90,8 +94,6 @@ def _finite(x):
 
 
 def _fit(shots, values, keep, sigma, level):
-    from mialaw.theory.fits import fit_power_law
-
     try:
         return fit_power_law(shots, values, keep=keep, sigma=sigma, level=level), None
     except ValueError as err:
@@ -125,7 +127,6 @@ def choose_cut(strict, loose) -> float:
 def _law(key, shots, values, sigma, masks: dict, level: float) -> Law:
     """The law under the saturation rule; ``masks`` maps each cut to its points (one entry,
     under None, where saturation does not apply)."""
-    from mialaw.theory.fits import fit_power_law_corrected
 
     fits = {cut: _fit(shots, values, m, sigma, level) for cut, m in masks.items()}
     if None in masks:
@@ -145,7 +146,6 @@ def _law(key, shots, values, sigma, masks: dict, level: float) -> Law:
 
 def average_laws(points: list[dict], attacks=None, level: float = 0.95) -> list[Law]:
     """The TPR laws per (dataset, backbone, C, attack, α), weighted, under the saturation rule."""
-    from mialaw.empirical.analysis import _sigma, fit_rule
 
     names = ("dataset", "backbone", "classes", "attack", "fpr")
     keys = sorted({tuple(p[k] for k in names) for p in points})
@@ -206,8 +206,6 @@ def run_laws(res: dict, level: float = 0.95) -> dict:
 
 
 def _saturation_masks(adv, fpr, base) -> dict:
-    from mialaw.theory.metrics import unsaturated
-
     sat = np.nan_to_num(adv, nan=np.inf)
     return {cut: base & unsaturated(sat, fpr, cut) for cut in (CUT_STRICT, CUT_LOOSE)}
 

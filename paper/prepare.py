@@ -15,10 +15,14 @@ task on stdout.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
+
+from mialaw.empirical.datasets import FEATURE_SPACE
 
 _TINY_TARGETS = {"oracle": 64, "lira": 16}
 
@@ -70,8 +74,6 @@ class Warmup:
 
 def _die_with_parent() -> None:
     """In the helper (Linux): SIGKILL when the run that started it dies, however it dies."""
-    import ctypes
-    import signal
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -81,7 +83,6 @@ def _die_with_parent() -> None:
 
 def tasks_for(plan, runner, spec, device: str) -> list[tuple[str, str, dict]]:
     """The helper's tasks: every simulated stage and image run of ``plan`` that will compute."""
-    from mialaw.empirical.datasets import FEATURE_SPACE
 
     sims = {f"simulate-{s.label}": s.options for s in spec.simulations}
     emps = {f"empirical-{e.label}": e.options for e in spec.empirical}

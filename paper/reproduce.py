@@ -20,12 +20,22 @@ import sys
 import time
 from pathlib import Path
 
+from mialaw.empirical.datasets import FEATURE_SPACE
+
+from . import mechanism_stage as mech
+from . import stage_costs as cost
+from . import stage_functions as fn
+from . import study_stages as study
+from .executors import add_executor_arguments, check_options, executor_for
+from .outputs import write_outputs
+from .prepare import Warmup, tasks_for
+from .profiles import PROFILES
+from .stages import StageRunner, config_key, fmt_seconds, folder_lock, remove_temporaries
+
 DEFAULT_OUT = "results"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .profiles import PROFILES
-
     parser.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -44,16 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("derive", "theory", "simulate", "empirical"),
         help="stages to leave out",
     )
-    from .executors import add_executor_arguments
 
     add_executor_arguments(parser)
     parser.set_defaults(handler=_main)
 
 
 def _main(args) -> int:
-    from .executors import check_options, executor_for
-    from .stages import folder_lock
-
     check_options(args.workers, args.scheduler)  # bad options: say so before touching --out
     # The lock before the executor: a second run is refused before it starts any workers.
     with folder_lock(Path(args.out)), executor_for(args) as executor:
@@ -117,8 +123,6 @@ def reproduce(
     cells, e.g. a Dask client's ``get_executor()``; the results do not depend on it. ``out`` is
     locked for the whole run (ValueError if another run holds it).
     """
-    from .profiles import PROFILES
-    from .stages import folder_lock
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
@@ -128,9 +132,6 @@ def reproduce(
 
 
 def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -> Report:
-    from .profiles import PROFILES
-    from .stages import StageRunner, remove_temporaries
-
     spec = PROFILES[profile]
     out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stderr
@@ -149,7 +150,6 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
     remove_temporaries(out)  # left by killed runs; we hold the folder's lock
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
     print_plan(runner, plan, profile, stream)
-    from .prepare import Warmup, tasks_for
 
     # Serial runs fill the cold caches (kernels, features) in a helper process meanwhile.
     warm_tasks = tasks_for(plan, runner, spec, device) if executor is None else []
@@ -160,7 +160,6 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
         report.ok = False
         report.notes.append("a derivation step failed to verify (see derivation.txt)")
     print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
-    from .outputs import write_outputs
 
     begun = time.perf_counter()
     report.artifacts = write_outputs(report.results, spec, out)
@@ -172,9 +171,6 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
 def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
     """The stages to run, in order, as (name, config, compute, estimate_s), and which stages
     each one needs ({name: {names}})."""
-    from . import stage_costs as cost
-    from . import stage_functions as fn
-    from .stages import config_key
 
     plan = []
     if "derive" not in skip:
@@ -199,7 +195,6 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
             plan.append((f"empirical-{emp.label}", configs[emp.label], compute, *estimate))
     # The regression across datasets (the published model is judged leaving a dataset out):
     # every image dataset together; the feature-space `gaussian` draws are not images.
-    from mialaw.empirical.datasets import FEATURE_SPACE
 
     image_runs = [
         e for e in spec.empirical if e.options["dataset"] not in FEATURE_SPACE and e.role == "main"
@@ -217,9 +212,6 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
 def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, plan, needs):
     """Append the stages that read other stages or runs: the shadow-count study (real and
     simulated) and the regression held out by backbone (full profile)."""
-    from . import stage_costs as cost
-    from . import study_stages as study
-    from .stages import config_key
 
     version = {"study": study.STUDY_VERSION}
     if spec.shadow_study and "simulate" not in skip:
@@ -253,8 +245,6 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
 def _plan_mechanism(spec, out: Path, labels, key, results, plan, needs) -> None:
     """The mechanism stage (per-example gaps, the calibrated bridge) where the profile has its
     runs (full profile)."""
-    from . import mechanism_stage as mech
-    from . import stage_costs as cost
 
     runs = mech.plan_labels(spec)
     if not any(labels[label].role == "mechanism" for label in runs if label in labels):
@@ -268,7 +258,6 @@ def _plan_mechanism(spec, out: Path, labels, key, results, plan, needs) -> None:
 def print_plan(runner, plan, profile: str, stream) -> None:
     """Before anything runs: each stage, the cells it will compute (none if it is reused) and
     its estimated time on 2 cores, and the total."""
-    from .stages import fmt_seconds
 
     rows, total = [], 0.0
     for name, config, _compute, estimate, (count, unit) in plan:

@@ -34,6 +34,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mialaw.theory.lira import lira_scores
+from mialaw.theory.measure import Experiment, measure_tpr
+from mialaw.theory.model import GaussianModel
+
+from .engines import Engine
+from .measure import Measurement, bootstrap_games
+
 
 def _best(fn, repeat: int) -> float:
     best = np.inf
@@ -110,8 +117,6 @@ def main(argv=None) -> int:
 
     import numba
 
-    from mialaw.theory.model import GaussianModel
-
     bench = _Bench(
         scale=0.1 if args.quick else 1.0,
         repeat=args.repeat,
@@ -158,7 +163,6 @@ def _rng_bound(bench: _Bench) -> float:
 def _fast_sampler(bench: _Bench, bound: float) -> float:
     """[2]: the fast sampler's statistics per second against the bound; returns the rate."""
     from . import numpy_engine, samplers
-    from .engines import Engine
 
     targets_n = int(20000 * bench.scale)
     tg = Engine("numba", 1).targets(bench.model, targets_n, "fast")
@@ -211,10 +215,8 @@ def _lira_simulation(bench: _Bench):
     """[4]: realistic LiRA up to the scores, numba engine against numpy engine, then stage by
     stage. The measurement (mialaw.theory.measure, the same code for both engines) is timed on
     its own here and in [7]. Returns the numba run's keep matrix and statistics."""
-    from mialaw.theory.lira import lira_scores
 
     from . import samplers
-    from .engines import Engine
     from .lira_kernel import lira_pairs
 
     model, n, m = bench.model, bench.lira_targets, bench.lira_models
@@ -242,11 +244,8 @@ def _lira_simulation(bench: _Bench):
 
 def _lira_stages(bench: _Bench):
     """[4]'s breakdown by stage; returns the numba run's keep matrix and statistics."""
-    from mialaw.theory.lira import lira_scores
-    from mialaw.theory.measure import Experiment, measure_tpr
 
     from . import samplers
-    from .engines import Engine
     from .lira_kernel import lira_pairs
 
     model, n, m = bench.model, bench.lira_targets, bench.lira_models
@@ -277,8 +276,6 @@ def _lira_stages(bench: _Bench):
 def _oracle_simulation(bench: _Bench) -> None:
     """[5]: the oracle simulation with its point estimate, numba engine against numpy engine."""
     from .attacks import oracle_attack
-    from .engines import Engine
-    from .measure import Measurement
 
     games = bench.games
 
@@ -305,7 +302,6 @@ def _oracle_simulation(bench: _Bench) -> None:
 
 def _pair_kernel(bench: _Bench, keep, stats) -> None:
     """[6]: the compiled pair kernel against the shared numpy scorer, online and offline."""
-    from mialaw.theory.lira import lira_scores
 
     from .lira_kernel import lira_pairs
 
@@ -336,8 +332,6 @@ def _bootstrap_costs(model, games, lira_targets, lira_models, fprs, repeat, rati
     from mialaw.theory.measure_kernel import bootstrap_tpr_reference as shared
 
     from .attacks import lira_attack, oracle_attack
-    from .engines import Engine
-    from .measure import Measurement, bootstrap_games
 
     counts_only = Measurement(method="clopper-pearson")
     alphas = np.asarray(fprs)

@@ -18,6 +18,8 @@ import math
 import numba as nb
 import numpy as np
 
+from mialaw.theory.lira import complementary_pairs
+
 _MIN_VAR = 1e-300  # as in mialaw.theory.lira
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -335,7 +337,6 @@ def lira_pairs(keep, stats, *, online: bool = True, variance: str = "per-example
     it (no tilt). Same contract as ``mialaw.theory.lira.lira_scores(keep, stats,
     rotation="pairs", online=..., variance=...)`` with all models as targets.
     """
-    from mialaw.theory.lira import complementary_pairs
 
     if variance not in ("per-example", "global"):
         raise ValueError(f"variance must be 'per-example' or 'global'; got {variance!r}")

@@ -25,6 +25,8 @@ import numpy as np
 from scipy import optimize
 from scipy.special import ndtr
 
+from mialaw.theory.model import check_fpr
+
 __all__ = ["ATTACKS", "ExampleGaussians", "ScoreParameters", "pooled_tpr", "pooled_tpr_resampled"]
 
 ATTACKS = ("lira_online", "lira_offline")
@@ -206,7 +208,6 @@ def pooled_tpr(
     attack : "lira_online" or "lira_offline".
     score : the attacker's estimates (N, R); None: the ideal attacker (the truth itself).
     """
-    from mialaw.theory.model import check_fpr
 
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {ATTACKS}; got {attack!r}")
@@ -244,7 +245,6 @@ def pooled_tpr_resampled(
     α is interpolated linearly in (t, log FPR). A reweighting whose FPR leaves the grid's range
     gets the grid's end (its TPR is then clipped; widen ``grid`` if that matters).
     """
-    from mialaw.theory.model import check_fpr
 
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[1] != truth.size or np.any(weights < 0):
