@@ -1,6 +1,7 @@
 """Datasets: IDX parsing, local loaders, class subsets, stratified shots, Gaussian draws."""
 
 import gzip
+import json
 import pickle
 import struct
 
@@ -12,6 +13,8 @@ from scipy import stats
 
 from mialaw.empirical.datasets import (
     DATASETS,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_GROUPS,
     FASHION_MNIST_SYSTEM_DIR,
     DatasetNotFoundError,
     first_per_class,
@@ -213,6 +216,73 @@ def test_imagefolder_reads_class_folders(tmp_path):
     assert ds.images[0, 0, 0].tolist() == [255, 0, 0] and ds.images[5, 3, 5].tolist() == [0, 0, 255]
     resized = load_dataset("imagefolder", data_dir=tmp_path, image_size=8)
     assert resized.images.shape == (6, 8, 8, 3)
+
+
+def test_fashion_mnist_groups_partition_the_classes(tmp_path):
+    """Each group is Fashion-MNIST restricted to its classes by name (the class-subset path, an
+    independent selection), and the three groups split the ten classes exactly once."""
+    written = _write_fake_fashion(tmp_path, n_train=40)
+    seen = []
+    for group, names in FASHION_MNIST_GROUPS.items():
+        ds = load_dataset(f"fashion-mnist-{group}", data_dir=tmp_path)
+        direct = load_dataset("fashion-mnist", data_dir=tmp_path, classes=list(names))
+        assert ds.class_names == names == direct.class_names
+        np.testing.assert_array_equal(ds.images, direct.images)
+        np.testing.assert_array_equal(ds.labels, direct.labels)
+        # by hand: the written images of each class, in file order
+        images, labels = written["train"]
+        for k, name in enumerate(names):
+            mine = images[labels == FASHION_MNIST_CLASSES.index(name)]
+            np.testing.assert_array_equal(ds.images[ds.labels == k], mine)
+        assert (
+            load_dataset(f"fashion-mnist-{group}", data_dir=tmp_path, classes=2).class_names
+            == (names[:2])
+        )
+        seen += names
+    assert sorted(seen) == sorted(FASHION_MNIST_CLASSES)
+    assert FASHION_MNIST_GROUPS["tops"] == ("T-shirt/top", "Pullover", "Coat", "Shirt")
+    with pytest.raises(ValueError, match="takes no options"):
+        load_dataset("fashion-mnist-shoes", data_dir=tmp_path, image_size=8)
+
+
+def _png_folder(root, classes=("ants", "bees"), per_class=20, seed=0):
+    """Small PNGs, one folder per class, whose classes differ in brightness."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for k, cls in enumerate(classes):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 128, size=(8, 8, 3)) + 100 * k
+            Image.fromarray(pixels.astype(np.uint8)).save(root / cls / f"{i:03d}.png")
+    return root
+
+
+def test_imagefolder_runs_through_the_sweep_with_data_dir(tmp_path, capsys):
+    """`mialaw empirical run --dataset imagefolder --data-dir DIR` trains on the folder's images."""
+    from mialaw.paper.cli import main
+
+    folder = _png_folder(tmp_path / "pictures")
+    argv = [
+        "empirical", "run", "--dataset", "imagefolder", "--backbone", "pixels",
+        "--classes", "2", "--shots", "4", "--shadows", "4", "--fpr", "0.1", "--attack", "lira",
+        "--data-dir", str(folder), "--out", str(tmp_path / "run"), "--no-progress", "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    points = json.loads(capsys.readouterr().out)["points"]
+    assert {(p["dataset"], p["classes"], p["shots"]) for p in points} == {("imagefolder", 2, 4)}
+    # the pixels the run read are the folder's (the bright class is label 1)
+    ds = load_dataset("imagefolder", data_dir=folder)
+    assert ds.class_names == ("ants", "bees") and len(ds) == 40
+    assert ds.images[ds.labels == 1].min() >= 100 > ds.images[ds.labels == 0].max() - 28
+
+
+def test_imagefolder_without_data_dir_says_so(tmp_path):
+    from mialaw.empirical.experiment import RunConfig, run_sweep
+
+    config = RunConfig(dataset="imagefolder", backbone="pixels", shots=(2,), shadows=4)
+    with pytest.raises(DatasetNotFoundError, match="needs --data-dir"):
+        run_sweep(config, tmp_path / "run", progress=False, plots=False)
 
 
 # ------------------------------------------------------------------------------- sampling
