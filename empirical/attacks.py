@@ -24,6 +24,8 @@ __all__ = [
     "Attack",
     "attack_label",
     "attack_names",
+    "example_tpr_attack",
+    "family_members",
     "get_attack",
     "law_attacks",
     "register_attack",
@@ -44,6 +46,8 @@ class Attack:
     label : how reports name it; family : which ``RunConfig.attacks`` entry reports it.
     in_law_tables : whether the paper's per-attack power-law tables show it (every attack is
         measured, fitted and enters the regression and the audit either way).
+    example_tpr : whether the analysis records this attack's empirical per-example TPR (the first
+        such attack's; ``mialaw.empirical.cell_summary``).
     """
 
     name: str
@@ -55,6 +59,7 @@ class Attack:
     family: str = ""
     settings: Callable | None = None
     in_law_tables: bool = True
+    example_tpr: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.replace("-", "_").isidentifier():
@@ -145,6 +150,18 @@ def attack_label(name: str) -> str:
     return _ATTACKS[name].label if name in _ATTACKS else name
 
 
+def family_members(family: str) -> tuple[str, ...]:
+    """The attacks a ``RunConfig.attacks`` entry reports."""
+    if family not in ATTACK_FAMILIES:
+        raise ValueError(f"attack family must be one of {sorted(ATTACK_FAMILIES)}; got {family!r}")
+    return ATTACK_FAMILIES[family]
+
+
+def example_tpr_attack() -> str | None:
+    """The attack whose per-example empirical TPR the analysis records (None: none does)."""
+    return next((a.name for a in _ATTACKS.values() if a.example_tpr), None)
+
+
 def law_attacks() -> dict[str, str]:
     """{name: label} of the attacks the per-attack power-law tables show."""
     return {a.name: a.label for a in _ATTACKS.values() if a.in_law_tables}
@@ -158,6 +175,7 @@ register_attack(
         description="LiRA, IN and OUT Gaussians",
         label="LiRA online",
         family="lira",
+        example_tpr=True,
     )
 )
 register_attack(

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mialaw.empirical.analysis import load_run, measured_points
+from mialaw.empirical.analysis import measured_points
+from mialaw.empirical.cell_summary import load_run
 from mialaw.empirical.gaps import (
     cell_fits,
     follow_gaps,

@@ -19,7 +19,7 @@ LIRA = ("lira_online", "lira_offline")
 
 def _summaries_by_s(run_dir, config, settings, shots, shadows, variances, fpr, targets):
     """{(M, variance): [CellSummary]} for every cell at S = ``shots`` (all seeds)."""
-    from mialaw.empirical.analysis import subset_models, summarize_cell
+    from mialaw.empirical.cell_summary import subset_models, summarize_cell
     from mialaw.empirical.cells import read_cell
 
     out: dict = {}
@@ -52,9 +52,11 @@ def shadow_count_study(
     Returns {"points": [...], "power_law": [...]}, each row tagged with ``shadows`` and
     ``variance``; ``targets`` models per cell are measured (fewer when M + 2 is smaller).
     """
-    from mialaw.empirical.analysis import Run, _power_laws, measured_points
+    from mialaw.empirical.analysis import measured_points
+    from mialaw.empirical.cell_summary import Run
     from mialaw.empirical.cells import read_settings
     from mialaw.empirical.config import RunConfig
+    from mialaw.empirical.run_fits import power_laws
 
     settings = read_settings(run_dir)
     config = RunConfig.from_dict(settings["config"])
@@ -75,6 +77,6 @@ def shadow_count_study(
     for m in shadows:
         for variance in variances:
             rows = [p for p in points if p["shadows"] == m and p["variance"] == variance]
-            for fit in _power_laws(rows, level):
+            for fit in power_laws(rows, level):
                 fits.append(fit | {"shadows": m, "variance": variance})
     return {"points": points, "power_law": fits}

@@ -95,7 +95,8 @@ def compute_cells(config: RunConfig, out_dir, *, features=None, progress=True, e
 
 
 def _summarize(config: RunConfig, out_dir: Path, plots: bool):
-    from mialaw.empirical.analysis import load_run, result_from_runs
+    from mialaw.empirical.analysis import result_from_runs
+    from mialaw.empirical.cell_summary import load_run
 
     run = load_run(out_dir, fpr=config.fpr, cells=config.cells())
     result = result_from_runs([run], attacks=config.attacks, fpr=config.fpr)

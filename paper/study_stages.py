@@ -58,11 +58,12 @@ def backbone_regression(points_by_run: dict, fit_on: str, level: float = 0.95) -
     backbone out, and fitted on ``fit_on``'s runs alone with R² on each other backbone."""
     import numpy as np
 
-    from mialaw.empirical.analysis import _regressions, fit_rule, json_ready, regression_inputs
+    from mialaw.empirical.analysis import json_ready
+    from mialaw.empirical.run_fits import fit_rule, regression_inputs, regressions
     from mialaw.theory.metrics import fit_linear
 
     points = [p for rows in points_by_run.values() for p in rows]
-    out = {"leave_one_out": _regressions(points, level), "fit_on": fit_on, "one_backbone": []}
+    out = {"leave_one_out": regressions(points, level), "fit_on": fit_on, "one_backbone": []}
     for attack, alpha in sorted({(p["attack"], p["fpr"]) for p in points}):
         chosen = [p for p in points if p["attack"] == attack and p["fpr"] == alpha]
         rows = [p for p, ok in zip(chosen, fit_rule(chosen, alpha)) if ok]

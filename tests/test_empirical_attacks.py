@@ -6,9 +6,10 @@ import pytest
 from scipy import stats as sps
 from scipy.special import expit
 
-from mialaw.empirical.analysis import per_example_vulnerability, spearman, summarize_cell
+from mialaw.empirical.cell_summary import per_example_vulnerability, summarize_cell
 from mialaw.empirical.experiment import RunConfig, prepare_features, run_cell
 from mialaw.empirical.features import get_features
+from mialaw.empirical.run_fits import spearman
 from mialaw.theory.lira import lira_scores, rmia_scores
 
 

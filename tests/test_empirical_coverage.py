@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
-from mialaw.empirical.analysis import load_run
+from mialaw.empirical.cell_summary import load_run
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.theory.measure import measure_tpr
 

@@ -9,14 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
-from mialaw.empirical.analysis import fit_runs, summarize_cell  # noqa: E402
+from mialaw.empirical.analysis import fit_runs  # noqa: E402
+from mialaw.empirical.cell_summary import summarize_cell  # noqa: E402
 from mialaw.empirical.cells import CellSpec, read_cell, store_of  # noqa: E402
 from mialaw.empirical.experiment import (  # noqa: E402
     PreparedFeatures,
     RunConfig,
     run_cell,
 )
-from mialaw.empirical.film import FilmSettings  # noqa: E402
 from mialaw.empirical.film_run import (  # noqa: E402
     FilmRun,
     film_options,
@@ -24,6 +24,7 @@ from mialaw.empirical.film_run import (  # noqa: E402
     film_settings,
     run_film_cell,
 )
+from mialaw.empirical.film_settings import FilmSettings  # noqa: E402
 from mialaw.empirical.film_sweep import run_film_sweep  # noqa: E402
 
 RES = 32

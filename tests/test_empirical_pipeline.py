@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from mialaw.empirical import learners
-from mialaw.empirical.analysis import fit_runs, load_run
+from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.cache import CacheWarning
+from mialaw.empirical.cell_summary import load_run
 from mialaw.empirical.cells import CellSpec, read_cell, read_settings, store_of
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.theory.model import GaussianModel

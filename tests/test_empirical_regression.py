@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mialaw.empirical.analysis import _regressions
+from mialaw.empirical.run_fits import regressions
 
 
 def test_held_out_predictions_match_independent_fit():
@@ -26,7 +26,7 @@ def test_held_out_predictions_match_independent_fit():
                     "shots": s,
                 }
             )
-    (entry,) = _regressions(points, 0.95)
+    (entry,) = regressions(points, 0.95)
     assert entry["held_out_by"] == "classes"
     X = np.array([[1.0, np.log10(p["shots"]), np.log10(p["classes"])] for p in points])
     y = np.log10([p["advantage"] for p in points])

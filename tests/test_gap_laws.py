@@ -6,7 +6,7 @@ import math
 import pytest
 from scipy.stats import norm
 
-from mialaw.empirical.analysis import _gap_fits
+from mialaw.empirical.run_fits import gap_fits
 from mialaw.paper.dp_bootstrap import dp_shots_bootstrap, gap_target
 
 
@@ -23,12 +23,12 @@ def test_gap_law_is_fitted_from_the_peak_on_and_recovers_the_exponent():
     shots = [2, 4, 8, 16, 32, 64, 128, 256]
     rising = [3.0, 6.0]  # the gap still grows at small S: not part of the law
     falling = [12.0 * (s / 8) ** -0.3 for s in shots[2:]]
-    (fit,) = _gap_fits(_rows(rising + falling, shots), 0.95)
+    (fit,) = gap_fits(_rows(rising + falling, shots), 0.95)
     assert fit["slope"] == pytest.approx(-0.3, abs=1e-9)
     assert fit["shots_range"] == [8.0, 256.0] and fit["n"] == 6
     # Points below the noise floor are left out.
     above = [True] * 6 + [False, False]
-    (fit,) = _gap_fits(_rows(rising + falling, shots, above), 0.95)
+    (fit,) = gap_fits(_rows(rising + falling, shots, above), 0.95)
     assert fit["shots_range"] == [8.0, 64.0]
 
 

@@ -9,8 +9,9 @@ import pytest
 import scipy.stats
 from sklearn.datasets import load_digits
 
-from mialaw.empirical.analysis import fit_runs, summarize_cell
+from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.audit_sweep import GivenFeatures
+from mialaw.empirical.cell_summary import summarize_cell
 from mialaw.empirical.cells import read_cell
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.empirical.interchange import (
