@@ -12,32 +12,32 @@ to ONNX once and checked against the torch path (:class:`OnnxRuntimeEngine`). Th
 the torch path's to float rounding (about 1e-6 relative), 2-4x faster. Without those packages, on
 cuda, or with ``engine="torch"``, the torch path runs (``TorchBackbone.extract_reference``).
 
-torch (and timm / torchvision / efficientnet_lite_pytorch / onnxruntime) are imported inside
-functions so that importing this module is cheap.
+Images into tensors: ``backbone_images``; the onnxruntime engine: ``backbone_onnx``. torch (and
+timm / torchvision / efficientnet_lite_pytorch / onnxruntime) are imported inside functions so
+that importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
-import inspect
-import io
 import os
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-# ImageNet statistics in the 0..255 pixel scale (torchvision / timm convention).
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-# The EfficientNet-Lite checkpoints were converted from TensorFlow, whose lite preprocessing is
-# (x - 127) / 128 (checked: ImageNet statistics give worse predictions on real photos).
-LITE_MEAN = (127.0, 127.0, 127.0)
-LITE_STD = (128.0, 128.0, 128.0)
-LITE_RESOLUTION = {0: 224, 1: 240, 2: 260, 3: 280, 4: 300}
+from mialaw.empirical.backbone_images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LITE_MEAN,
+    LITE_RESOLUTION,
+    LITE_STD,
+    check_resolution,
+    file_digest,
+    images_to_tensor,
+    resize,
+    resolve_device,
+)
+from mialaw.empirical.backbone_onnx import ENGINES, OnnxRuntimeEngine, check_engine
 
 #: Backbone names (timm/torchvision take a model name after the colon) with descriptions.
 BACKBONES = {
@@ -59,92 +59,6 @@ BACKBONES = {
 
 class WeightsNotFoundError(FileNotFoundError):
     """A backbone's weight file is not on disk; the message says how to get it."""
-
-
-def resolve_device(device="auto"):
-    """``"auto"`` -> cuda if available else cpu; ``"cpu"``; ``"cuda"``/``"cuda:N"`` (must exist)."""
-    import torch
-
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                "device 'cuda' requested but torch sees no CUDA device; use auto or cpu"
-            )
-        return torch.device(device)
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def _check_resolution(resolution):
-    if resolution is None:
-        return None
-    if (
-        isinstance(resolution, bool)
-        or not isinstance(resolution, (int, np.integer))
-        or resolution < 8
-    ):
-        raise ValueError(f"resolution must be an integer >= 8 (pixels); got {resolution!r}")
-    return int(resolution)
-
-
-def _check_image_shape(shape) -> None:
-    if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3))):
-        raise ValueError(f"images must have shape (b, H, W) or (b, H, W, 1|3); got {tuple(shape)}")
-
-
-def images_to_tensor(images, device):
-    """uint8 images (b, H, W) or (b, H, W, C) -> float32 tensor (b, C, H, W) on ``device``."""
-    import torch
-
-    if isinstance(images, torch.Tensor):
-        x = images
-    else:
-        array = np.asarray(images)
-        # torch cannot wrap read-only numpy memory without a warning; copy (a batch is small).
-        x = torch.from_numpy(array if array.flags.writeable else array.copy())
-    if x.dtype != torch.uint8:
-        raise ValueError(f"images must be uint8 (0..255); got dtype {x.dtype}")
-    _check_image_shape(x.shape)
-    x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-    return x.to(device=device, dtype=torch.float32)
-
-
-def images_to_array(images) -> np.ndarray:
-    """uint8 images (b, H, W) or (b, H, W, C) as a C-contiguous numpy array (validated)."""
-    import torch
-
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    array = np.ascontiguousarray(images)
-    if array.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (0..255); got dtype {array.dtype}")
-    _check_image_shape(array.shape)
-    return array
-
-
-def _resize(x, resolution: int):
-    import torch.nn.functional as F
-
-    if x.shape[-2:] == (resolution, resolution):
-        return x
-    return F.interpolate(
-        x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
-    )
 
 
 class Backbone:
@@ -175,7 +89,7 @@ class PixelBackbone(Backbone):
     def __init__(self, *, device, resolution=None):
         self.name = "pixels"
         self.device = resolve_device(device)
-        self.resolution = _check_resolution(resolution)
+        self.resolution = check_resolution(resolution)
         self.feature_dim = None  # known once images are seen: H * W * channels
         size = "native" if self.resolution is None else f"{self.resolution}px-bilinear-antialias"
         self.preprocess_key = f"pixels|size={size}|scale=1/255|channels=native"
@@ -186,7 +100,7 @@ class PixelBackbone(Backbone):
         with torch.inference_mode():
             x = images_to_tensor(images, self.device)
             if self.resolution is not None:
-                x = _resize(x, self.resolution)
+                x = resize(x, self.resolution)
             out = (x / 255.0).flatten(1)
         self.feature_dim = int(out.shape[1])
         return out
@@ -234,7 +148,7 @@ class TorchBackbone(Backbone):
     ):
         import torch
 
-        engine = _check_engine(engine, device)
+        engine = check_engine(engine, device)
         self.name = name
         self.device = device
         self.resolution = resolution
@@ -269,7 +183,7 @@ class TorchBackbone(Backbone):
 
     def normalised(self, images):
         """Resized, 3-channel, normalised float32 images (b, 3, R, R), contiguous (NCHW)."""
-        x = _resize(images_to_tensor(images, self.device), self.resolution)
+        x = resize(images_to_tensor(images, self.device), self.resolution)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return (x - self._mean) / self._std
@@ -305,236 +219,6 @@ class TorchBackbone(Backbone):
                 for i in range(0, n, step)
             ]
             return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-# --------------------------------------------------------------------------------------------
-# onnxruntime: the fast CPU engine of TorchBackbone
-# --------------------------------------------------------------------------------------------
-
-#: Engines of :class:`TorchBackbone` ("auto": onnxruntime on CPU when installed, else torch).
-ENGINES = ("auto", "torch", "onnxruntime")
-#: A freshly exported graph must match the torch path to this relative difference
-#: (max |a - b| / max |b| over a probe batch); measured: about 1e-6.
-ENGINE_CHECK_RTOL = 1e-4
-#: Images per onnxruntime call. At 224 px, 1-8 ran within 10 % of each other; 4 keeps the
-#: activations of one call in a core's cache while amortising the per-call overhead.
-ONNX_MICRO_BATCH = 4
-_ONNX_PACKAGES = ("onnxruntime", "onnx")  # onnx: torch's exporter serialises through it
-
-
-def onnxruntime_available() -> bool:
-    """Whether the optional packages of the onnxruntime engine are installed (nothing imported)."""
-    return all(importlib.util.find_spec(name) is not None for name in _ONNX_PACKAGES)
-
-
-def _check_engine(engine, device) -> str:
-    """The engine to build for ``device`` (a torch.device): "torch" or "onnxruntime"."""
-    if not isinstance(engine, str) or engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine == "auto":
-        return "onnxruntime" if device.type == "cpu" and onnxruntime_available() else "torch"
-    if engine == "onnxruntime":
-        if device.type != "cpu":
-            raise ValueError(f"engine 'onnxruntime' runs on cpu only; the device is {device}")
-        if not onnxruntime_available():
-            raise ImportError("engine 'onnxruntime' needs `pip install onnxruntime onnx`")
-    return engine
-
-
-def _resize_matrix(size_in: int, size_out: int):
-    """The (size_out, size_in) matrix of ``_resize`` along one axis.
-
-    The antialiased bilinear resize is linear and separable, so resizing identity columns gives
-    its matrix, and ``rows @ x @ cols.T`` is the same arithmetic: for upsampling (two taps per
-    output pixel, the other products exact zeros) it reproduces ``_resize`` bit for bit. The
-    columns are 2 pixels wide because torch's antialiased kernel mishandles 1-pixel-wide images.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    eye = torch.eye(size_in)[None, :, :, None].expand(1, size_in, size_in, 2).contiguous()
-    out = F.interpolate(
-        eye, size=(size_out, 2), mode="bilinear", antialias=True, align_corners=False
-    )
-    return out[0, :, :, 0].T.contiguous()
-
-
-@functools.cache
-def _pipeline_class():
-    import torch
-
-    class Pipeline(torch.nn.Module):
-        """uint8 images (b, H, W[, C]) -> features: ``TorchBackbone.extract_reference`` as one
-        traceable module (resize by matrix products, see ``_resize_matrix``)."""
-
-        def __init__(self, backbone, rows, cols):
-            super().__init__()
-            self.net = backbone.module
-            self.forward_net = backbone._forward
-            self.register_buffer("mean", backbone._mean.to("cpu"))
-            self.register_buffer("std", backbone._std.to("cpu"))
-            self.resize = rows is not None
-            if self.resize:
-                self.register_buffer("rows", rows)
-                self.register_buffer("cols_t", cols.T.contiguous())
-
-        def forward(self, images):
-            x = images.float()
-            x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-            if self.resize:
-                x = torch.matmul(torch.matmul(self.rows, x), self.cols_t)
-            if x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
-            x = (x - self.mean) / self.std
-            return self.forward_net(self.net, x).float()
-
-    return Pipeline
-
-
-def _export_onnx(backbone, image_shape) -> bytes:
-    """The ONNX graph (bytes) of ``backbone`` for uint8 images of ``image_shape`` (H, W[, C])."""
-    import torch
-
-    h, w = image_shape[:2]
-    r = backbone.resolution
-    resize = (h, w) != (r, r)  # as in _resize: an image at the resolution is used as it is
-    rows, cols = (_resize_matrix(h, r), _resize_matrix(w, r)) if resize else (None, None)
-    pipeline = _pipeline_class()(backbone, rows, cols).eval()
-    options = dict(
-        input_names=["images"],
-        output_names=["features"],
-        dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-        opset_version=17,
-    )
-    # torch >= 2.5 defaults to the dynamo exporter (which needs onnxscript); the TorchScript
-    # exporter handles this static network and is the one older torch versions have.
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        options["dynamo"] = False
-    buffer = io.BytesIO()
-    example = torch.zeros((2, *image_shape), dtype=torch.uint8)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and constant-folding notes
-        torch.onnx.export(pipeline, (example,), buffer, **options)
-    return buffer.getvalue()
-
-
-def _onnx_session(model: bytes):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # Single-threaded sessions: the engine runs micro-batches on parallel workers instead, which
-    # scales better than splitting one small convolution over cores and never spins idle threads.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def _module_state(module) -> tuple:
-    """Changes when the module's tensors are replaced or modified in place (torch's version
-    counters), so that a stale export is never used."""
-    tensors = [*module.parameters(), *module.buffers()]
-    return tuple((id(t), getattr(t, "_version", 0)) for t in tensors)
-
-
-def relative_difference(a, b) -> float:
-    """max |a - b| / max |b|: the difference of two feature matrices relative to their scale
-    (max |a| where b is all zeros)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    scale = np.abs(b).max()
-    return float(np.abs(a - b).max() / scale) if scale > 0 else float(np.abs(a).max())
-
-
-class OnnxRuntimeEngine:
-    """A TorchBackbone's preprocessing and network as one ONNX graph run by onnxruntime on CPU.
-
-    Why: on CPU the torch path spends much of its time outside the convolutions' arithmetic
-    (padding copies before most convolutions, separate ReLU6 passes, 1x1 convolutions on a slow
-    kernel at small batches, OpenMP threads spinning on a shared machine); onnxruntime folds the
-    padding and activations into its convolutions and runs them in a blocked layout.
-
-    One graph per image shape (H, W[, C]), exported on first use and taking the uint8 images:
-    cast, resize by two matrix products (``_resize_matrix``), grayscale replicated, normalised,
-    the network, pooling. Each new graph is checked against the torch path on seeded random
-    images before use; an export error or a difference over ENGINE_CHECK_RTOL warns once and
-    leaves the backbone on torch (``failed``). Images larger than the resolution run on torch:
-    downsampling a large image by dense matrices could cost as much as the network. A module
-    modified in place or replaced after export is exported again.
-
-    Parallelism: ``torch.get_num_threads()`` workers, each running micro-batches of
-    ONNX_MICRO_BATCH images through a single-threaded session. Work is split between images,
-    never inside one image's arithmetic, so an image's features do not depend on the thread
-    count, the batch or the scheduling.
-    """
-
-    def __init__(self, backbone):
-        self.backbone = backbone
-        self.failed = False
-        self._sessions = {}
-        self._module = None
-        self._state = None
-
-    def extract(self, images):
-        """Features (b, feature_dim) as a float32 numpy array, or None where torch must run."""
-        import torch
-
-        array = images_to_array(images)
-        n, h, w = array.shape[:3]
-        if n == 0 or max(h, w) > self.backbone.resolution:
-            return None
-        session = self._session(array.shape[1:])
-        if session is None:
-            return None
-        starts = range(0, n, ONNX_MICRO_BATCH)
-
-        def run(start):
-            return session.run(None, {"images": array[start : start + ONNX_MICRO_BATCH]})[0]
-
-        workers = min(torch.get_num_threads(), len(starts))
-        if workers <= 1:
-            parts = [run(start) for start in starts]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(run, starts))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _session(self, image_shape):
-        module = self.backbone.module
-        state = _module_state(module)
-        if module is not self._module or state != self._state:
-            self._sessions.clear()
-            self._module, self._state = module, state
-        key = tuple(int(d) for d in image_shape)
-        if key not in self._sessions:
-            try:
-                session = _onnx_session(_export_onnx(self.backbone, key))
-                self._check(session, key)
-            except Exception as exc:  # an optional accelerator must never break extraction
-                self.failed = True
-                warnings.warn(
-                    f"onnxruntime engine for {self.backbone.name} disabled, using torch: "
-                    f"{type(exc).__name__}: {str(exc)[:300]}",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                return None
-            self._sessions[key] = session
-        return self._sessions[key]
-
-    def _check(self, session, image_shape) -> None:
-        probe = np.random.default_rng(0).integers(0, 256, size=(3, *image_shape), dtype=np.uint8)
-        expected = self.backbone.extract_reference(probe).cpu().numpy()
-        got = session.run(None, {"images": probe})[0]
-        difference = relative_difference(got, expected)
-        if not difference <= ENGINE_CHECK_RTOL:
-            raise ValueError(
-                f"exported graph differs from torch by {difference:.1e} relative "
-                f"(tolerance {ENGINE_CHECK_RTOL:g})"
-            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,13 +264,13 @@ def _weights_file(weights) -> Path:
     return path
 
 
-def _lite_forward(module, x):
+def lite_forward(module, x):
     # Global average pool of the head's activations: the penultimate features (1280-d) that the
     # model's own classifier (_fc) reads.
     return module.extract_features(x).mean(dim=(2, 3))
 
 
-def _fuse_batchnorm(model):
+def fuse_batchnorm(model):
     """Fold every eval-mode BatchNorm into the convolution before it (1.5-1.9x faster on CPU;
     features agree with the unfused network to ~1e-5 relative)."""
     from torch import nn
@@ -622,17 +306,17 @@ def _efficientnet_lite(k: int, *, device, weights, resolution, fuse: bool = True
         ) from exc
     model.eval()
     if fuse:
-        _fuse_batchnorm(model)
+        fuse_batchnorm(model)
     backbone = TorchBackbone(
         name=f"efficientnet-lite{k}",
         module=model,
-        forward=_lite_forward,
+        forward=lite_forward,
         resolution=resolution,
         mean=LITE_MEAN,
         std=LITE_STD,
         feature_dim=int(model._fc.in_features),
         device=device,
-        key=f"efficientnet-lite{k}|weights={path.name}:{_file_digest(path)}|pool=gap",
+        key=f"efficientnet-lite{k}|weights={path.name}:{file_digest(path)}|pool=gap",
         engine=engine,
     )
     backbone.weights_path = path
@@ -688,7 +372,7 @@ def _timm(model_name: str, *, device, weights, resolution, engine="torch"):
         std=std,
         feature_dim=int(model.num_features),
         device=device,
-        key=f"timm:{model_name}|weights={path.name}:{_file_digest(path)}|pool=timm-default",
+        key=f"timm:{model_name}|weights={path.name}:{file_digest(path)}|pool=timm-default",
         engine=engine,
     )
 
@@ -724,7 +408,7 @@ def _torchvision(model_name: str, *, device, weights, resolution, engine="torch"
         std=IMAGENET_STD,
         feature_dim=int(head.in_features),
         device=device,
-        key=f"torchvision:{model_name}|weights={path.name}:{_file_digest(path)}|head={head_name}",
+        key=f"torchvision:{model_name}|weights={path.name}:{file_digest(path)}|head={head_name}",
         engine=engine,
     )
 
@@ -752,7 +436,7 @@ def get_backbone(
     """
     if not isinstance(name, str):
         raise ValueError(f"backbone name must be a string; allowed: {', '.join(BACKBONES)}")
-    resolution = _check_resolution(resolution)
+    resolution = check_resolution(resolution)
     if not isinstance(engine, str) or engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     if name == "pixels":

@@ -45,9 +45,11 @@ from scipy.special import log_softmax
 from scipy.stats import norm
 
 from mialaw.empirical import heads as heads_mod
-from mialaw.empirical.backbones import get_backbone, relative_difference
+from mialaw.empirical.backbone_onnx import relative_difference
+from mialaw.empirical.backbones import get_backbone
+from mialaw.empirical.config import RunConfig
 from mialaw.empirical.datasets import DatasetNotFoundError, gaussian_features, load_dataset
-from mialaw.empirical.features import extract_features
+from mialaw.empirical.features import extract_features, get_features
 from mialaw.empirical.head_learner import PreparedFeatures, run_cell
 from mialaw.empirical.sampling import paired_keep
 from mialaw.theory.lira import LIRA_PRESETS, lira_scores
@@ -280,13 +282,10 @@ def bench_cells(
     extrapolated linearly in S from the largest measured one (the cost of a cell grows like the
     number of candidates, 2·S·C, once that exceeds the feature dimension).
     """
-    from mialaw.empirical.config import RunConfig
 
     total = 0.0
     for c in classes:
         if real is not None:
-            from mialaw.empirical.features import get_features
-
             fs = get_features(**real, progress=False)
             keep_c = fs.labels < c
             x, y = fs.features[keep_c], fs.labels[keep_c]

@@ -36,6 +36,8 @@ import time
 import numpy as np
 
 from mialaw.empirical.backbones import get_backbone
+from mialaw.empirical.datasets import DatasetNotFoundError, load_dataset, stratified_shots
+from mialaw.empirical.film_settings import FilmSettings
 
 
 def _balanced_keep(models: int, labels, seed: int) -> np.ndarray:
@@ -60,7 +62,7 @@ def _synthetic(n: int, classes: int, seed: int = 0):
 
 
 def _backbone(args):
-    from mialaw.empirical.film import tiny_lite_backbone
+    from mialaw.empirical.film_net import tiny_lite_backbone  # torch
 
     if args.tiny:
         return tiny_lite_backbone(resolution=args.resolution, device=args.device)
@@ -133,19 +135,20 @@ def bench_passes(backbone, *, models, settings, threads, rounds=5, profile=True)
     t(n) ≈ fixed + n·marginal. ``ceiling`` = t(b) / (b·marginal) bounds the ratio of any
     batching that keeps the marginal cost per image (cache effects make larger passes worse).
     """
-    from mialaw.empirical.film import FilmNet, _cpu_settings, _micro_batch
+    from mialaw.empirical.film import film_cpu_settings, micro_batch_size  # torch
+    from mialaw.empirical.film_net import FilmNet
 
     device = backbone.device
     net = FilmNet(backbone.module, 2)
     b = settings.batch_size
-    budget = _micro_batch(device, settings.resolution, None)
+    budget = micro_batch_size(device, settings.resolution, None)
     per_pass = max(1, min(models, budget // b))  # models per pass in the batched arm
     ks = sorted({1, 2, per_pass, min(models, 2 * per_pass), min(models, 4 * per_pass)})
     sizes = [(1, 1)] + [(k, b) for k in ks]
     cpu_clock = device.type == "cpu" and threads == 1  # CPU seconds are robust to a busy machine
     clock = time.process_time if cpu_clock else time.perf_counter
     best = {}
-    with _cpu_settings(device, threads):
+    with film_cpu_settings(device, threads):
         steps = {s: _pass_step(net, *s, settings.resolution, device) for s in sizes}
         for step in steps.values():
             step()  # warm-up: allocator, oneDNN primitives
@@ -246,12 +249,6 @@ def bench_batching(backbone, *, models, shots, classes, settings, threads, repea
 def _cost_data(classes: int, shots: int, tests: int, tiny: bool):
     """Candidates (2·S per class) and held-out test images: Fashion-MNIST, else synthetic."""
     if not tiny:
-        from mialaw.empirical.datasets import (
-            DatasetNotFoundError,
-            load_dataset,
-            stratified_shots,
-        )
-
         try:
             train = load_dataset("fashion-mnist", classes=classes, split="train")
             test = load_dataset("fashion-mnist", classes=classes, split="test")
@@ -315,8 +312,6 @@ def bench_cost(backbone, *, models, shots, classes, settings, threads, tests=500
 
 
 def main(argv=None) -> int:
-    from mialaw.empirical.film import FilmSettings
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("which", nargs="*", default=["passes", "batching", "cost"])
     parser.add_argument("--tiny", action="store_true", help="random Lite0 at 32 px, few models")

@@ -40,9 +40,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mialaw.empirical.film import FilmSettings
+from mialaw.empirical.backbones import get_backbone
+from mialaw.empirical.datasets import first_per_class, is_image_dataset, load_dataset
+from mialaw.empirical.film_settings import FilmSettings
 from mialaw.empirical.learner_base import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
+from mialaw.empirical.statistics import attack_stats
 
 __all__ = [
     "FilmImages",
@@ -184,7 +187,6 @@ def prepare_images(config, *, images=None, backbone=None) -> FilmImages:
     ``max_per_class`` (the first images of every class), ``indices`` or all, of ``split``.
     ``images``: optional (images, labels) to use instead of the dataset (tests).
     """
-    from mialaw.empirical.datasets import first_per_class, load_dataset
 
     fr = film_run(config)
     run = fr.run
@@ -193,8 +195,6 @@ def prepare_images(config, *, images=None, backbone=None) -> FilmImages:
         options.pop(name, None)
     chosen = {name: options.pop(name) for name in _IMAGE_OPTIONS if name in options}
     if images is None:
-        from mialaw.empirical.datasets import is_image_dataset
-
         if not is_image_dataset(run.dataset):
             raise ValueError(
                 f"the FiLM learner needs images; {run.dataset!r} lives in feature space"
@@ -220,8 +220,6 @@ def prepare_images(config, *, images=None, backbone=None) -> FilmImages:
     x, y = _check_images(x, y)
     _check_class_sizes(y, run.classes, run.shots)
     if backbone is None:
-        from mialaw.empirical.backbones import get_backbone
-
         if not run.backbone.startswith("efficientnet-lite"):
             raise ValueError(
                 f"the FiLM learner needs an efficientnet-lite backbone; got {run.backbone!r}"
@@ -282,7 +280,6 @@ def run_film_cell(
     from the config when None). ``threads``: CPU threads for training (``train_film``'s).
     """
     from mialaw.empirical.film import train_film
-    from mialaw.empirical.statistics import attack_stats
 
     fr = film_run(config)
     run = fr.run

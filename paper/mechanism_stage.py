@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mialaw.empirical.analysis import json_ready
+from mialaw.empirical.bridge import bridge
+from mialaw.empirical.gaps import follow_gaps, gap_rows
 
 # Part of the stage's configuration: bump it when what it computes changes.
 MECHANISM_VERSION = 1
@@ -58,8 +60,6 @@ def mechanism(
     """Gap laws for every run in ``labels`` and the bridge where ``BRIDGE_BASE`` lists it
     (``gap_resamples``, ``intervals``: bootstrap resamples of the gaps and of the bridge's S₀
     examples)."""
-    from mialaw.empirical.bridge import bridge
-    from mialaw.empirical.gaps import follow_gaps, gap_rows
 
     runs = {}
     for label in labels:

@@ -22,7 +22,9 @@ import signal
 import subprocess
 import sys
 
+from mialaw.empirical.config import RunConfig
 from mialaw.empirical.datasets import FEATURE_SPACE
+from mialaw.empirical.learners import get_learner
 
 _TINY_TARGETS = {"oracle": 64, "lira": 16}
 
@@ -112,9 +114,6 @@ def _simulate(options: dict) -> None:
 
 
 def _features(options: dict) -> None:
-    from mialaw.empirical.config import RunConfig
-    from mialaw.empirical.learners import get_learner
-
     config = RunConfig(**options)
     get_learner(config.learner).prepare(config, None)
 

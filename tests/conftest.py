@@ -34,7 +34,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def backbone():
     """The Lite0 architecture with seeded random weights at 32 px (fast, offline)."""
-    from mialaw.empirical.film import tiny_lite_backbone
+    from mialaw.empirical.film_net import tiny_lite_backbone
 
     return tiny_lite_backbone(resolution=FILM_RESOLUTION, seed=0)
 

@@ -9,12 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
-from mialaw.empirical.film import (  # noqa: E402
-    FilmNet,
-    FilmSettings,
-    tiny_lite_backbone,
-    train_film,
-)
+from mialaw.empirical.film import train_film  # noqa: E402
+from mialaw.empirical.film_net import FilmNet, tiny_lite_backbone  # noqa: E402
+from mialaw.empirical.film_settings import FilmSettings  # noqa: E402
 from mialaw.empirical.heads import train_heads  # noqa: E402
 
 RES = 32

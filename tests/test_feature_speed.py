@@ -13,14 +13,16 @@ import warnings
 import numpy as np
 import pytest
 
-from mialaw.empirical import backbones
-from mialaw.empirical.backbones import get_backbone, relative_difference
+from mialaw.empirical import backbone_onnx
+from mialaw.empirical.backbone_images import resize
+from mialaw.empirical.backbone_onnx import relative_difference, resize_matrix
+from mialaw.empirical.backbones import get_backbone
 from mialaw.empirical.datasets import load_dataset
 from mialaw.empirical.features import extract_features, get_features
 
 RTOL = 1e-4
 needs_onnxruntime = pytest.mark.skipif(
-    not backbones.onnxruntime_available(),
+    not backbone_onnx.onnxruntime_available(),
     reason="the fast engine needs `pip install onnxruntime onnx`",
 )
 
@@ -100,9 +102,9 @@ def test_resize_matrices_reproduce_torch_resize():
     import torch
 
     x = torch.randint(0, 256, (3, 2, 28, 20)).float()
-    rows, cols = backbones._resize_matrix(28, 64), backbones._resize_matrix(20, 64)
+    rows, cols = resize_matrix(28, 64), resize_matrix(20, 64)
     assert rows.shape == (64, 28) and cols.shape == (64, 20)
-    torch.testing.assert_close(rows @ x @ cols.T, backbones._resize(x, 64), rtol=0, atol=0)
+    torch.testing.assert_close(rows @ x @ cols.T, resize(x, 64), rtol=0, atol=0)
     np.testing.assert_allclose(rows.sum(1).numpy(), 1.0, atol=1e-6)  # weights sum to one
 
 
@@ -128,7 +130,7 @@ def test_fast_features_are_bit_identical_across_runs_batches_and_threads(lite64,
 
 
 def test_without_onnxruntime_the_torch_path_runs(monkeypatch, fashion):
-    monkeypatch.setattr(backbones, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(backbone_onnx, "onnxruntime_available", lambda: False)
     backbone = get_backbone("efficientnet-lite0", device="cpu", resolution=32)
     assert backbone.engine_name == "torch"
     fast, reference = _fast_and_reference(backbone, fashion[:6])
@@ -153,7 +155,7 @@ def test_export_failure_warns_and_falls_back_to_torch(monkeypatch, fashion):
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(backbones, "_export_onnx", broken)
+    monkeypatch.setattr(backbone_onnx, "_export_onnx", broken)
     backbone = get_backbone("efficientnet-lite0", device="cpu", resolution=32)
     with pytest.warns(RuntimeWarning, match="disabled, using torch: RuntimeError: exporter"):
         fast = backbone.extract(fashion[:4]).numpy()
@@ -164,7 +166,7 @@ def test_export_failure_warns_and_falls_back_to_torch(monkeypatch, fashion):
 @needs_onnxruntime
 def test_a_graph_that_disagrees_with_torch_is_rejected(monkeypatch, fashion):
     """The check on export can fail: with a tolerance below float rounding it must."""
-    monkeypatch.setattr(backbones, "ENGINE_CHECK_RTOL", 1e-12)
+    monkeypatch.setattr(backbone_onnx, "ENGINE_CHECK_RTOL", 1e-12)
     backbone = get_backbone("efficientnet-lite0", device="cpu", resolution=32)
     with pytest.warns(RuntimeWarning, match="differs from torch"):
         backbone.extract(fashion[:2])
