@@ -64,8 +64,10 @@ from mialaw.empirical.audit_data import (
 )
 from mialaw.empirical.audit_report import AuditReport, write_reports
 from mialaw.empirical.audit_sweep import GivenFeatures, content_key, run_audit_sweep
+from mialaw.empirical.config import RunConfig
 
-# What run_sweep(features=...) takes; tests build one to run sweeps on their own features.
+# What run_sweep(features=...) takes. Kept for tests/test_predict.py, which imports the old
+# private name; new code imports GivenFeatures from mialaw.empirical.audit_sweep.
 _GivenFeatures = GivenFeatures
 
 __all__ = ["AuditReport", "audit", "default_shots", "check_data", "write_reports"]
@@ -187,8 +189,6 @@ def _plan(
     sweep: dict,
 ) -> _Plan:
     """Check every input (ValueError before anything runs) and lay out the sweep."""
-    from mialaw.empirical.config import RunConfig
-
     x, y = check_data(features, labels)
     counts = np.bincount(y)
     shots, top_s = check_shots(shots, counts)

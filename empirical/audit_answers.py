@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mialaw.empirical.audit_format import ATTACK_LABELS, fmt_number
+from mialaw.empirical.audit_format import audit_attacks, fmt_number
 from mialaw.empirical.audit_law import Law, fit_law
+from mialaw.theory.dp import dp_shots_from_power_law
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class Exposure:
     source: str  # "measured", "predicted" or "unavailable"
     note: str = ""
     expected: tuple = (math.nan,) * 3  # predicted: the fitted line's band alone
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the data give this exposure: measured or predicted, with finite ends."""
+        return self.source != "unavailable" and all(math.isfinite(v) for v in self.advantage)
 
     def to_dict(self) -> dict:
         lo, est, hi = self.advantage
@@ -46,6 +52,11 @@ class ShotsNeeded:
     bound: float
     shots: tuple  # (lower, estimate, upper), real, >= 1, inf = not within the data's reach
     note: str = ""
+
+    @property
+    def determined(self) -> bool:
+        """Whether the data bound the S needed from above (a finite upper end)."""
+        return math.isfinite(self.shots[2])
 
     def to_dict(self) -> dict:
         lo, est, hi = self.shots
@@ -101,8 +112,6 @@ def shots_needed(law: Law, criterion: str, bound: float, epsilons, delta) -> Sho
     note = ""
     if criterion.endswith("-DP") and law.line.slope < 0:
         # The project's inversion (mialaw.theory.dp) gives the same point estimate.
-        from mialaw.theory.dp import dp_shots_from_power_law
-
         eps = next(e for e in epsilons if criterion.startswith(f"(ε={fmt_number(e)},"))
         try:
             est = dp_shots_from_power_law(
@@ -133,7 +142,7 @@ def answer(
     every bound the user asked for."""
     laws = tuple(
         fit_law(points, attack, alpha, fit_octaves, level)
-        for attack in ATTACK_LABELS
+        for attack in audit_attacks(p["attack"] for p in points)
         for alpha in fprs
     )
     exposure = tuple(exposure_at(points, law, train_shots, measured) for law in laws)

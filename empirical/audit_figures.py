@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from mialaw.empirical.audit_format import ATTACK_LABELS
+from mialaw.empirical.audit_format import audit_attacks, label
+from mialaw.empirical.figure_axes import figure_legend, mark_empty, readable_log_ticks
 
 
 def _pyplot():
@@ -27,7 +28,7 @@ def _encode(fig) -> str:
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     _pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -47,7 +48,7 @@ def _measured_points(ax, points, attack: str, alpha: float, color: str) -> None:
     hi = np.array([p["tpr_ci"][1] for p in pts]) - alpha
     ax.errorbar(
         s, adv, yerr=[adv - lo, hi - adv], fmt="o", ms=3, capsize=2, color=color,
-        label=ATTACK_LABELS[attack],
+        label=label(attack),
     )  # fmt: skip
 
 
@@ -71,9 +72,12 @@ def _law_curve(ax, report, attack: str, alpha: float, color: str, top: float) ->
 def _advantage_panel(ax, report, alpha: float, bounds: dict) -> None:
     have = report.data["train_shots"]
     top = have  # the curves of later attacks reach at least as far as earlier ones
-    for i, attack in enumerate(ATTACK_LABELS):
+    for i, attack in enumerate(_attacks(report)):
         _measured_points(ax, report.points, attack, alpha, f"C{i}")
         top = _law_curve(ax, report, attack, alpha, f"C{i}", top)
+    ax.set_title(f"FPR = {alpha:g}")
+    if mark_empty(ax, f"no resolvable measurement\nand no fit at FPR {alpha:g}"):
+        return
     ax.axvline(have, color="k", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -81,37 +85,45 @@ def _advantage_panel(ax, report, alpha: float, bounds: dict) -> None:
         if a == alpha:
             ax.axhline(b, color="grey", ls="--", lw=1)
             # x in axes fraction, y in data: the label sits on its line at the left edge
-            ax.text(0.01, b, criterion, fontsize=6, va="bottom",
+            ax.text(0.01, b, criterion, fontsize=8, va="bottom",
                     transform=ax.get_yaxis_transform())  # fmt: skip
     ax.set_xlabel("shots per class S (dotted: yours)")
     ax.set_ylabel("TPR − FPR")
-    ax.set_title(f"FPR = {alpha:g}")
-    ax.legend(fontsize=7)
 
 
-def _advantage_figure(report) -> tuple[str, str]:
+def _attacks(report) -> tuple[str, ...]:
+    """The audited attacks, in the registry's order (their colours are C0, C1, ...)."""
+    return audit_attacks(law.attack for law in report.laws)
+
+
+def _finish(fig, **legend) -> None:
+    """Readable log ticks, a tight layout and one legend of every panel's series."""
+    for ax in fig.axes:
+        readable_log_ticks(ax)
+    fig.tight_layout()
+    figure_legend(fig, fontsize=8, **legend)
+
+
+def advantage_figure(report):
+    """TPR − FPR against S, one panel per FPR (a matplotlib figure)."""
     plt = _pyplot()
     alphas = report.settings["fpr"]
-    fig, axes = plt.subplots(1, len(alphas), figsize=(4.3 * len(alphas), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 3.8), squeeze=False)
     bounds = {}
     for n in report.needed:
         bounds.setdefault((n.fpr, n.criterion), n.bound)
     for ax, alpha in zip(axes[0], alphas):
         _advantage_panel(ax, report, alpha, bounds)
-    fig.tight_layout()
-    title = (
-        "TPR − FPR against S: measured (95% bootstrap intervals), the fitted law and its 95% "
-        "band; dashed: the bounds asked for"
-    )
-    return title, _encode(fig)
+    _finish(fig)
+    return fig
 
 
-def _roc_figure(roc: dict) -> tuple[str, str]:
+def roc_figure(roc: dict):
+    """The ROC of every attack at the largest measured S (a matplotlib figure)."""
     fig, ax = _pyplot().subplots(figsize=(4.3, 3.8))
     grid = np.asarray(roc["grid"])
-    for i, attack in enumerate(ATTACK_LABELS):
-        if attack in roc:
-            ax.plot(grid, np.maximum(roc[attack], 1e-5), color=f"C{i}", label=ATTACK_LABELS[attack])
+    for i, attack in enumerate(audit_attacks(k for k in roc if k not in ("shots", "grid"))):
+        ax.plot(grid, np.maximum(roc[attack], 1e-5), color=f"C{i}", label=label(attack))
     ax.plot(grid, grid, ":", color="grey", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -119,27 +131,34 @@ def _roc_figure(roc: dict) -> tuple[str, str]:
     ax.set_xlabel("FPR")
     ax.set_ylabel("TPR")
     ax.set_title(f"ROC at S = {roc['shots']} (your largest measured S)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return f"ROC at S = {roc['shots']}", _encode(fig)
+    _finish(fig, ncol=3)
+    return fig
 
 
-def _vulnerable_figure(vulnerable, shots) -> tuple[str, str]:
+def vulnerable_figure(vulnerable, shots):
+    """The most vulnerable examples' gaps (a matplotlib figure)."""
     fig, ax = _pyplot().subplots(figsize=(4.3, 3.8))
     names = [str(x.get("name") or x["index"]) for x in vulnerable][::-1]
     ax.barh(range(len(vulnerable)), [x["delta"] for x in vulnerable][::-1], color="C3")
-    ax.set_yticks(range(len(vulnerable)), [n[-24:] for n in names], fontsize=6)
+    ax.set_yticks(range(len(vulnerable)), [n[-24:] for n in names], fontsize=7)
     ax.set_xlabel("standardised IN−OUT gap |Δ̂| (larger = more exposed)")
     ax.set_title(f"Most vulnerable examples at S = {shots}")
     fig.tight_layout()
-    return "Most vulnerable examples (index or file name)", _encode(fig)
+    return fig
+
+
+ADVANTAGE_TITLE = (
+    "TPR − FPR against S: measured (95% bootstrap intervals), the fitted law and its 95% band; "
+    "dashed: the bounds asked for"
+)
 
 
 def report_figures(report) -> list[tuple[str, str]]:
     """(title, base64 PNG) of the advantage-against-S plot, the ROC and the vulnerable examples."""
-    figures = [_advantage_figure(report)]
+    figures = [(ADVANTAGE_TITLE, _encode(advantage_figure(report)))]
     if report.roc.get("grid"):
-        figures.append(_roc_figure(report.roc))
+        figures.append((f"ROC at S = {report.roc['shots']}", _encode(roc_figure(report.roc))))
     if report.vulnerable:
-        figures.append(_vulnerable_figure(report.vulnerable, report.roc.get("shots")))
+        fig = vulnerable_figure(report.vulnerable, report.roc.get("shots"))
+        figures.append(("Most vulnerable examples (index or file name)", _encode(fig)))
     return figures

@@ -1,10 +1,32 @@
-"""How the audit's reports write numbers, intervals of shots and attack names."""
+"""How the audit's reports write numbers, intervals of shots and attack names.
+
+Attacks are named and ordered by the attack registry (``mialaw.empirical.attacks``), so a newly
+registered attack flows through the audit without an edit here.
+"""
 
 from __future__ import annotations
 
 import math
 
-ATTACK_LABELS = {"lira_online": "LiRA online", "lira_offline": "LiRA offline", "rmia": "RMIA"}
+from mialaw.empirical.attacks import attack_label, attack_names
+
+NOT_DETERMINED = "not determined by your data"
+
+
+def audit_attacks(names) -> tuple[str, ...]:
+    """The attacks among ``names``, in the registry's order (unregistered ones after, sorted)."""
+    present = set(names)
+    ordered = [a for a in attack_names() if a in present]
+    return tuple(ordered + sorted(present - set(ordered)))
+
+
+def label(attack: str) -> str:
+    """How the reports name ``attack`` (its registered label)."""
+    return attack_label(attack)
+
+
+def fmt_interval(lo, hi) -> str:
+    return f"[{fmt_number(lo)}, {fmt_number(hi)}]"
 
 
 def fmt_number(v) -> str:

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mialaw.empirical.laws import line_from_power_law
+from mialaw.empirical.run_fits import fit_rule
+from mialaw.theory.estimate import Estimate
+from mialaw.theory.fits import fit_power_law
+
 # The large-S slope of the law (the theory's): local slopes approach it from the steeper side once
 # the advantage is unsaturated, so a straight line through steeper points under-predicts beyond
 # them; the upper ends of predictions beyond the largest fitted S follow at most this slope.
@@ -33,8 +38,6 @@ class Law:
 
     @property
     def slope(self):
-        from mialaw.theory.estimate import Estimate
-
         if self.line is None:
             return Estimate(math.nan, math.nan, math.nan)
         (_, _), (_, c_bb) = self.line.covariance
@@ -49,8 +52,6 @@ class Law:
         quadrature on the log scale); ``False``: the band of the fitted line alone (the expected
         advantage, which the S needed is read from).
         """
-        from mialaw.theory.estimate import Estimate
-
         if self.line is None:
             return Estimate(math.nan, math.nan, math.nan)
         x = math.log10(shots)
@@ -70,8 +71,6 @@ class Law:
 
     def shots_for(self, advantage: float):
         """S per class at which the law meets ``advantage``: ``Estimate`` (>= 1, inf = never)."""
-        from mialaw.theory.estimate import Estimate
-
         if self.line is None:
             return Estimate(math.nan, math.nan, math.nan)
         y = math.log10(advantage)
@@ -115,8 +114,6 @@ def usable_points(rows, alpha) -> np.ndarray:
     """The analysis' fit rule (resolvable, detected, unsaturated), and an achieved FPR of at least
     α/2: coarse scores (RMIA's are fractions of its population, so many tie) can leave the
     ≤ α threshold far below α, and such a point measures TPR at another FPR."""
-    from mialaw.empirical.analysis import fit_rule
-
     if not rows:
         return np.zeros(0, dtype=bool)
     achieved = np.array([p["achieved_fpr"] >= alpha / 2 for p in rows])
@@ -125,9 +122,6 @@ def usable_points(rows, alpha) -> np.ndarray:
 
 def fit_law(points, attack, alpha, fit_octaves, level) -> Law:
     """Weighted power law over the tail of the usable points (see the module docstring)."""
-    from mialaw.empirical.laws import line_from_power_law
-    from mialaw.theory.fits import fit_power_law
-
     rows = sorted(
         (p for p in points if p["attack"] == attack and p["fpr"] == alpha),
         key=lambda p: p["shots"],

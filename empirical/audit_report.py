@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mialaw.empirical.analysis import json_ready
-from mialaw.empirical.audit_answers import Exposure, ShotsNeeded
+from mialaw.empirical.audit_answers import Exposure
 from mialaw.empirical.audit_figures import report_figures
 from mialaw.empirical.audit_format import (
-    ATTACK_LABELS,
+    NOT_DETERMINED,
+    fmt_interval,
     fmt_number,
-    fmt_percent,
     fmt_shot_list,
     fmt_shots,
+    label,
 )
+from mialaw.empirical.audit_headline import headline, largest_exposure, slope_reading
 
 
 @dataclass(frozen=True)
@@ -36,74 +37,13 @@ class AuditReport:
     run_dir: str | None = None
 
     # ------------------------------------------------------------------ headline
-    def strongest(self, fpr: float) -> Exposure | None:
-        """The attack with the largest advantage at the user's S at ``fpr``, among those whose
-        interval says something (its ends within a factor 100; else among all)."""
-        found = [e for e in self.exposure if e.fpr == fpr and e.source != "unavailable"]
-        told = [e for e in found if e.advantage[0] > 0 and e.advantage[2] < 100 * e.advantage[0]]
-        found = told or found
-        return max(found, key=lambda e: e.advantage[1]) if found else None
-
-    def binding(self, criterion: str, fpr: float) -> ShotsNeeded | None:
-        """The attack needing the most shots for ``criterion`` at ``fpr`` (the one that binds)."""
-        found = [
-            n
-            for n in self.needed
-            if n.criterion == criterion and n.fpr == fpr and not math.isnan(n.shots[1])
-        ]
-        return max(found, key=lambda n: n.shots[1]) if found else None
+    def largest(self, fpr: float) -> Exposure | None:
+        """The largest exposure at ``fpr`` over the attacks whose estimate the data resolve."""
+        return largest_exposure(self, fpr)[0]
 
     def headline(self) -> list[str]:
-        """The lines a person reads in a minute."""
-        d, s = self.data, self.settings
-        measured = sorted({p["shots"] for p in self.points})
-        lines = [
-            f"Data: {d['examples']:,} examples, {d['classes']} classes, {d['features']} features;"
-            f" your S = {d['train_shots']:,} per class ({d['train_shots_source']}).",
-            f"Audit: LiRA (online, offline) and RMIA against a linear head, {s['shadows']} "
-            f"shadows, {s['seeds']} seed(s), S measured at {fmt_shot_list(measured)}.",
-        ]
-        for alpha in s["fpr"]:
-            e = self.strongest(alpha)
-            if e is None:
-                lines.append(f"At FPR {fmt_percent(alpha)}: no measurement or fit (see the table).")
-                continue
-            lo, est, hi = e.advantage
-            lines.append(
-                f"At your S = {e.shots:,}, FPR {fmt_percent(alpha)}: TPR − FPR = {fmt_number(est)} "
-                f"[{fmt_number(lo)}, {fmt_number(hi)}] ({e.source}; strongest attack "
-                f"{ATTACK_LABELS[e.attack]})."
-            )
-        for criterion in dict.fromkeys(n.criterion for n in self.needed):
-            for alpha in s["fpr"]:
-                n = self.binding(criterion, alpha)
-                if n is None:
-                    continue
-                lo, est, hi = n.shots
-                have = d["train_shots"]
-                verdict = (
-                    "you are there already"
-                    if hi <= have
-                    else "you may be there already"
-                    if lo <= have
-                    else f"you have {have:,}"
-                )
-                lines.append(
-                    f"TPR − FPR under {fmt_number(n.bound)} ({criterion}) "
-                    f"at FPR {fmt_percent(alpha)}: "
-                    f"S >= {fmt_shots(est)} per class [{fmt_shots(lo)}, {fmt_shots(hi)}] "
-                    f"({ATTACK_LABELS[n.attack]}; {verdict})."
-                )
-        for law in self.laws:
-            if law.attack == "lira_online" and law.line is not None:
-                sl = law.slope
-                lines.append(
-                    f"Power-law slope (LiRA online, FPR {fmt_percent(law.fpr)}): {sl.estimate:.2f} "
-                    f"[{sl.lower:.2f}, {sl.upper:.2f}] over S = {fmt_shot_list(law.shots_fitted)} "
-                    "(the theory's large-S slope is −0.5)."
-                )
-                break
-        return lines
+        """The lines a person reads in a minute (``mialaw.empirical.audit_headline``)."""
+        return headline(self)
 
     # ------------------------------------------------------------------ renderings
     def to_json(self) -> dict:
@@ -134,8 +74,8 @@ class AuditReport:
             lo, est, hi = e.advantage
             src = e.source + (f" ({e.note})" if e.note else "")
             out.append(
-                f"| {ATTACK_LABELS[e.attack]} | {e.fpr:g} | {fmt_number(est)} | "
-                f"[{fmt_number(lo)}, {fmt_number(hi)}] | {src} |"
+                f"| {label(e.attack)} | {e.fpr:g} | {fmt_number(est)} | "
+                f"{fmt_interval(lo, hi)} | {src} |"
             )
         if self.needed:
             out += ["", "## Shots per class needed", ""]
@@ -143,25 +83,33 @@ class AuditReport:
             out += ["|---|---|---|---|---|---|"]
             for n in self.needed:
                 lo, est, hi = n.shots
+                shots = fmt_shots(est)
+                if not n.determined and lo <= 1:
+                    shots = NOT_DETERMINED
+                elif not n.determined:
+                    shots = f">= {fmt_shots(lo)} (upper end {NOT_DETERMINED})"
                 out.append(
-                    f"| {n.criterion} | {ATTACK_LABELS[n.attack]} | {n.fpr:g} | "
-                    f"{fmt_number(n.bound)} |"
-                    f" {fmt_shots(est)} | [{fmt_shots(lo)}, {fmt_shots(hi)}] |"
+                    f"| {n.criterion} | {label(n.attack)} | {n.fpr:g} | {fmt_number(n.bound)} |"
+                    f" {shots} | [{fmt_shots(lo)}, {fmt_shots(hi)}] |"
                 )
         out += ["", "## Power laws (log10(TPR − FPR) = slope · log10 S + intercept)", ""]
         out += [
-            "| attack | FPR | slope | 95% interval | S fitted | R² |",
-            "|---|---|---|---|---|---|",
+            "| attack | FPR | slope | 95% interval | S fitted | R² | reading |",
+            "|---|---|---|---|---|---|---|",
         ]
         for law in self.laws:
             if law.line is None:
-                out.append(f"| {ATTACK_LABELS[law.attack]} | {law.fpr:g} | no fit: {law.error} |||")
+                shots = fmt_shot_list(law.shots_fitted) or "none"
+                out.append(
+                    f"| {label(law.attack)} | {law.fpr:g} | no fit | – | {shots} | – | "
+                    f"{law.error} |"
+                )
                 continue
             sl = law.slope
             out.append(
-                f"| {ATTACK_LABELS[law.attack]} | {law.fpr:g} | {sl.estimate:.3f} | "
+                f"| {label(law.attack)} | {law.fpr:g} | {sl.estimate:.3f} | "
                 f"[{sl.lower:.3f}, {sl.upper:.3f}] | {fmt_shot_list(law.shots_fitted)} | "
-                f"{fmt_number(law.r2)} |"
+                f"{fmt_number(law.r2)} | {slope_reading(law)} |"
             )
         if self.vulnerable:
             out += ["", f"## Most vulnerable examples (S = {self.roc.get('shots')})", ""]
@@ -205,7 +153,10 @@ NOTES = [
     "its covariance included, widened by one measurement's noise; report.json also gives the "
     "line's band alone as expected_ci); 'measured' ones come from a sweep cell at that S.",
     "Shots needed: Fieller's interval (the S at which the fitted line's band meets the bound); "
-    "an infinite end means the measured S cannot tell.",
+    f"an infinite upper end means the measured S cannot tell: {NOT_DETERMINED}.",
+    "The headline's exposure is the largest over the attacks whose estimate the data resolve; "
+    "the attacks without one are named. A slope whose interval includes 0 is "
+    f"{NOT_DETERMINED}.",
     "Beyond the largest fitted S the upper ends (of TPR − FPR and of the S needed) also allow "
     "the curve to flatten to the theory's large-S slope −0.5 from the band's upper end there.",
     "A point enters a fit if resolvable, detected (interval above FPR), unsaturated and its "
@@ -218,7 +169,7 @@ NOTES = [
 CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em}"
-    "figure{display:inline-block;margin:.5em}img{max-width:100%}.headline li{margin:.3em 0}"
+    "figure{display:block;margin:.5em 0}img{max-width:100%}.headline li{margin:.3em 0}"
 )
 
 
@@ -230,6 +181,8 @@ def markdown_tables_to_html(text: str) -> str:
     def flush():
         if rows:
             cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            width = len(cells[0])  # every row gets every cell (no ragged table)
+            cells = [r[:width] + [""] * (width - len(r)) for r in cells]
             head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
             body = "".join(
                 "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"

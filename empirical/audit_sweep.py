@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mialaw.empirical.audit_format import ATTACK_LABELS
+from mialaw.empirical.audit_format import audit_attacks
+from mialaw.empirical.cell_summary import ROC_GRID, per_example_vulnerability
+from mialaw.empirical.cells import read_cell
+from mialaw.empirical.sweep import run_sweep
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,13 +53,10 @@ def check_resume(run_dir: Path, key: str) -> None:
 
 def largest_cell(result, run_dir: Path, config, shots: int, top: int, names):
     """ROC (mean over seeds) and the most vulnerable examples at the largest measured S."""
-    from mialaw.empirical.analysis import ROC_GRID, per_example_vulnerability
-    from mialaw.empirical.cells import read_cell
-
     classes = config.classes[0]
     cells = [c for c in result.runs[0].cells if c.shots == shots and c.classes == classes]
     roc = {"shots": int(shots), "grid": ROC_GRID.tolist()}
-    for name in ATTACK_LABELS:
+    for name in audit_attacks(name for c in cells for name in c.roc):
         curves = [c.roc[name] for c in cells if name in c.roc]
         if curves:
             roc[name] = np.mean(curves, axis=0).tolist()
@@ -93,8 +93,6 @@ def run_audit_sweep(config, given: GivenFeatures, out, top: int, names, progress
     sweep's result, the ROC and most vulnerable examples at its largest S, and the run folder
     (None when temporary)."""
     import tempfile
-
-    from mialaw.empirical.sweep import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="mialaw-audit-") as scratch:
         run_dir = Path(out) / "run" if out is not None else Path(scratch) / "run"

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mialaw.empirical.attacks import attack_label
+from mialaw.empirical.cell_summary import ROC_GRID
+from mialaw.empirical.figure_axes import mark_empty, readable_log_ticks
+
 __all__ = ["plot_advantage", "plot_roc", "plot_run"]
 
 
@@ -83,12 +87,15 @@ def plot_advantage(result, path) -> Path:
                     lw=1,
                     label=f"slope {fit['slope']:.2f}",
                 )
+        ax.set_title(f"{attack_label(attack)}, FPR = {alpha:g}")
+        if mark_empty(ax, "no resolvable point"):
+            continue
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("shots per class S")
         ax.set_ylabel("TPR − FPR")
-        ax.set_title(f"{attack}, FPR = {alpha:g}")
-        ax.legend(fontsize=6)
+        readable_log_ticks(ax)
+        ax.legend(fontsize=6)  # this panel's series and its fitted slopes
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
@@ -100,8 +107,6 @@ def plot_advantage(result, path) -> Path:
 
 def plot_roc(runs, path, score: str = "lira_online") -> Path:
     """Log-log ROC curves (mean TPR over targets and seeds) per (C, S), one panel per C."""
-    from mialaw.empirical.analysis import ROC_GRID
-
     plt = _pyplot()
     curves: dict = {}
     for run in runs:
@@ -131,7 +136,8 @@ def plot_roc(runs, path, score: str = "lira_online") -> Path:
         ax.set_ylim(1e-5, 1)
         ax.set_xlabel("FPR")
         ax.set_ylabel("TPR")
-        ax.set_title(f"{key[0]}, C = {key[1]} ({score})")
+        ax.set_title(f"{key[0]}, C = {key[1]} ({attack_label(score)})")
+        readable_log_ticks(ax)
         ax.legend(fontsize=6)
     fig.tight_layout()
     path = Path(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mialaw.empirical.attacks import law_attacks
+from mialaw.empirical.figure_axes import figure_legend, mark_empty, readable_log_ticks
 
 from .run_selection import empirical_results, headline_run
 
@@ -15,7 +16,7 @@ ATTACK_NAMES = law_attacks()  # {name: label} of the attacks the law tables and 
 FIG_FORMATS = ("png", "svg")
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,36 +26,25 @@ def _plt():
     return plt
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
-    from matplotlib.ticker import NullFormatter
-
-    # Minor tick labels on log axes crowd small panels; the major decades are enough.
+def save_figure(fig, out: Path, stem: str, legend: dict | None = None) -> list[Path]:
+    """Every panel finished (a message in an empty one, readable log ticks), then one legend of
+    every panel's series below the figure (``legend``: its options; None: the panels keep what
+    they have), written as PNG and SVG."""
     for ax in fig.axes:
-        _mark_empty(ax)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        if ax.get_visible():
+            mark_empty(ax, "nothing to draw here:\nno resolvable point")
+            readable_log_ticks(ax)
     fig.tight_layout()
+    if legend is not None:
+        figure_legend(fig, **legend)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FIG_FORMATS:
         path = out / f"{stem}.{fmt}"
         fig.savefig(path, dpi=110 if fmt == "png" else None, bbox_inches="tight")
         paths.append(path)
-    _plt().close(fig)
+    pyplot().close(fig)
     return paths
-
-
-def _mark_empty(ax) -> None:
-    """A log-log panel with nothing positive to draw (e.g. every point unresolvable at this FPR)
-    says so on linear axes instead of failing to scale."""
-    if ax.get_yscale() != "log":
-        return
-    ys = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()]
-    if any(np.any(np.isfinite(y) & (y > 0)) for y in ys if y.size):
-        return
-    ax.set_xscale("linear")
-    ax.set_yscale("linear")
-    ax.text(0.5, 0.5, "no resolvable point", ha="center", va="center", transform=ax.transAxes)
 
 
 def _errorbars(ax, shots, tpr, ci, fpr, **style):
@@ -104,7 +94,7 @@ def _fit_line(ax, fit, shots, **style):
 
 def law_figure(results: dict, fprs, out: Path) -> list[Path]:
     """The law in one picture: theory, simulated oracle and LiRA, and real models, per α."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(fprs), figsize=(3.4 * len(fprs), 3.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, alpha in zip(axes[0], fprs):
@@ -147,14 +137,13 @@ def law_figure(results: dict, fprs, out: Path) -> list[Path]:
         ax.set_ylim(max(1e-7, ax.get_ylim()[0]), 2.0)
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("advantage TPR − FPR")
-    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle("log(TPR − FPR) = −½ log S + c: exact theory, simulation, real models", y=1.03)
-    return _save(fig, out, "law")
+    return save_figure(fig, out, "law", legend={"ncol": 3})
 
 
 def empirical_by_class_figure(results: dict, fprs, out: Path) -> list[Path]:
     """Per dataset/backbone: advantage against S, one line per C, with intervals and fits."""
-    plt = _plt()
+    plt = pyplot()
     runs = empirical_results(results)
     if not runs:
         return []
@@ -177,9 +166,8 @@ def empirical_by_class_figure(results: dict, fprs, out: Path) -> list[Path]:
             ax.set(xscale="log", yscale="log", title=f"{res['label']}, FPR {alpha:g}")
             ax.grid(True, alpha=0.3)
             ax.set_xlabel("S")
-        row[0].set_ylabel("TPR − FPR (LiRA)")
-        row[0].legend()
-    return _save(fig, out, "empirical_by_class")
+        row[0].set_ylabel("TPR − FPR (LiRA online)")
+    return save_figure(fig, out, "empirical_by_class", legend={"ncol": 6})
 
 
 def regression_figure(results: dict, out: Path) -> list[Path]:
@@ -191,7 +179,7 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
     runs = empirical_results(results)
     if not runs:
         return []
-    plt = _plt()
+    plt = pyplot()
     res = runs[0]
     fig, ax = plt.subplots(figsize=(3.8, 3.4))
     drawn = 0
@@ -221,7 +209,7 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
         title=f"{res['label']}: held-out regression (LiRA offline)",
     )
     ax.legend(fontsize=5, loc="upper left")
-    return _save(fig, out, "regression_held_out")
+    return save_figure(fig, out, "regression_held_out")
 
 
 def _cells(results, out: Path, labels=None):
@@ -246,13 +234,20 @@ def _cells(results, out: Path, labels=None):
 
 def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) -> list[Path]:
     """Per-example vulnerability against the gradient norm and the theory's predictor."""
-    from mialaw.empirical.analysis import summarize_cell
+    from mialaw.empirical.cell_summary import summarize_cell
 
-    plt = _plt()
+    plt = pyplot()
+    headline = headline_run(results)
     chosen = None
-    for label, stem, cell, config in _cells(results, runs_root):
-        if chosen is None or cell["keep"].shape[1] > chosen[2]["keep"].shape[1]:
-            chosen = (label, stem, cell, config)
+    # The headline run (the one the paper's text describes) when its cells are here, else the
+    # run with the most examples in a cell.
+    labels = {headline["label"]} if headline is not None else None
+    for source in (labels, None):
+        for label, stem, cell, config in _cells(results, runs_root, labels=source):
+            if chosen is None or cell["keep"].shape[1] > chosen[2]["keep"].shape[1]:
+                chosen = (label, stem, cell, config)
+        if chosen is not None:
+            break
     if chosen is None:
         return []
     label, stem, cell, config = chosen
@@ -267,17 +262,21 @@ def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) ->
         ax.scatter(x[ok], vul[ok], s=3, alpha=0.4, rasterized=True)
         ax.set(xscale="log", yscale="log", xlabel=name)
     axes[0].set_ylabel("per-example vulnerability |Δ|")
-    fig.suptitle(f"{label}, {stem}")
-    return _save(fig, out, "per_example")
+    c, shots, seed = int(cell["classes"]), int(cell["shots"]), int(cell["seed"])
+    fig.suptitle(
+        f"Per-example vulnerability, run {label}: C = {c}, S = {shots}, seed {seed} "
+        f"({cell['keep'].shape[1]:,} examples)"
+    )
+    return save_figure(fig, out, "per_example")
 
 
 def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     """Log-log ROC curves of LiRA online (all target models pooled), headline run, C = 2, seed 0,
     one curve per S."""
-    from mialaw.empirical.analysis import summarize_cell
+    from mialaw.empirical.cell_summary import summarize_cell
     from mialaw.theory.metrics import roc_curve
 
-    plt = _plt()
+    plt = pyplot()
     run = headline_run(results)
     if run is None:
         return []
@@ -290,31 +289,36 @@ def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     if not cells:
         return []
     fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    ax.plot([1e-5, 1], [1e-5, 1], "k:", lw=0.8, zorder=1)  # under the curves
     by_shots = sorted(cells, key=lambda stem: int(stem.split("_")[1][1:]))
     for stem in by_shots[::2]:  # every other S keeps the picture readable
         cell, config = cells[stem]
         summary = summarize_cell(cell, (0.1,), config)  # its keep: the measured targets'
         roc = roc_curve(summary.scores["lira_online"].ravel(), summary.keep.ravel())
-        ax.plot(
-            np.maximum(roc.fpr, 1e-5),
-            np.maximum(roc.tpr, 1e-5),
-            lw=1,
-            label=f"S = {stem.split('_')[1][1:]}",
-            rasterized=True,
-        )
-    ax.plot([1e-5, 1], [1e-5, 1], "k:", lw=0.8)
+        fpr, tpr = np.maximum(roc.fpr, 1e-5), np.maximum(roc.tpr, 1e-5)
+        name = f"S = {stem.split('_')[1][1:]}"
+        ax.plot(fpr, tpr, lw=1, label=name + _on_chance(fpr, tpr), rasterized=True, zorder=2)
     ax.set(xscale="log", yscale="log", xlabel="FPR", ylabel="TPR", title=f"LiRA ROC, {label}, C=2")
     ax.set_xlim(1e-5, 1)
     ax.set_ylim(1e-5, 1)
     ax.legend(fontsize=6, loc="lower right")
-    return _save(fig, out, "roc")
+    return save_figure(fig, out, "roc")
+
+
+def _on_chance(fpr, tpr, tolerance: float = 0.02) -> str:
+    """ " (on the chance line)" for a ROC curve within ``tolerance`` decades of TPR = FPR wherever
+    FPR >= 1e-4 (it hides behind the diagonal's neighbourhood), else ""."""
+    grid = np.geomspace(1e-4, 1, 200)
+    order = np.argsort(fpr, kind="stable")
+    on_grid = np.interp(np.log10(grid), np.log10(fpr[order]), np.log10(tpr[order]))
+    return " (on the chance line)" if np.max(np.abs(on_grid - np.log10(grid))) < tolerance else ""
 
 
 def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
     """99th, 99.9th percentile and maximum per-example advantage against S (C = 2 per run), over
     the same number of examples at every S; open markers lie below twice the noise floor. Panels
     without any S that holds that many examples say so."""
-    plt = _plt()
+    plt = pyplot()
     rows = [q for r in empirical_results(results) for q in r["fit"]["per_example"]["quantiles"]]
     rows = [q for q in rows if q["classes"] == 2]
     if not empirical_results(results):
@@ -344,8 +348,7 @@ def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:
         ax.grid(True, alpha=0.3)
     n = rows[0]["n_examples"] if rows else "N"
     axes[0][0].set_ylabel(f"per-example advantage ({n} examples)")
-    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return _save(fig, out, "quantiles")
+    return save_figure(fig, out, "quantiles", legend={"ncol": 3})
 
 
 def _local_errorbars(ax, slopes, **style):
@@ -362,7 +365,7 @@ def _local_errorbars(ax, slopes, **style):
 def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
     """The curve's shape: local slopes of log10(TPR − FPR) between neighbouring S, real models
     (C = 2) beside the exact theory and the simulated LiRA, against the −½ of the theorem."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(fprs), figsize=(3.6 * len(fprs), 3.0), squeeze=False)
     theory = results.get("theory")
     for ax, alpha in zip(axes[0], fprs):
@@ -409,8 +412,7 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
         ax.set(xscale="log", xlabel="S", title=f"FPR {alpha:g}")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("local slope of log(TPR − FPR)")
-    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return _save(fig, out, "local_slopes")
+    return save_figure(fig, out, "local_slopes", legend={"ncol": 2})
 
 
 def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
@@ -420,7 +422,7 @@ def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
     rows = [r for r in shadow_rows(results) if r["fpr"] == fpr and r["slope"] is not None]
     if not rows:
         return []
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
     ax.axhline(-0.5, color="k", lw=0.8, ls=":", label="−½")
     groups = sorted({(r["source"], r["attack"], r["variance"]) for r in rows})
@@ -453,7 +455,7 @@ def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
     ax.set_xticks([16, 64, 256], ["16", "64", "256"])
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return _save(fig, out, "shadows")
+    return save_figure(fig, out, "shadows")
 
 
 def write_figures(results: dict, profile, out: Path) -> list[Path]:

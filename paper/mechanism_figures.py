@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import _plt, _save
+from .figures import pyplot, save_figure
 from .mechanism_tables import FEATURE_DIM, mechanism_runs, mechanism_slope_rows
 
 RULE_STYLE = {
@@ -53,7 +53,7 @@ def bridge_figure(results: dict, out: Path) -> list[Path]:
     shown = [(label, name) for label, name in BRIDGE_RUNS if runs.get(label, {}).get("bridge")]
     if not shown:
         return []
-    plt = _plt()
+    plt = pyplot()
     rows = [
         (label, name, attack) for label, name in shown for attack in ("lira_online", "lira_offline")
     ]
@@ -70,21 +70,15 @@ def bridge_figure(results: dict, out: Path) -> list[Path]:
             ax.set_title(f"{name}: {kind}, FPR {fpr:g}", fontsize=8)
             ax.set_xlabel("S (shots per class)")
             ax.set_ylabel("TPR − FPR")
-    handles = {}
-    for ax in axes.ravel():
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(lab, h)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=7)
     fig.suptitle(f"Bridge from S0 = {runs[shown[0][0]]['bridge']['from_shots']}", fontsize=9)
-    fig.subplots_adjust(bottom=0.08)
-    return _save(fig, out, "bridge")
+    return save_figure(fig, out, "bridge", legend={"ncol": 3})
 
 
 def gaps_figure(results: dict, out: Path) -> list[Path]:
     runs = mechanism_runs(results)
     if not runs:
         return []
-    plt = _plt()
+    plt = pyplot()
     labels = list(runs)
     cols = min(3, len(labels))
     nrows = int(np.ceil(len(labels) / cols))
@@ -114,15 +108,14 @@ def gaps_figure(results: dict, out: Path) -> list[Path]:
         ax.set_ylabel("√S·|gap| of the same examples")
     for ax in axes.ravel()[len(labels) :]:
         ax.set_visible(False)
-    axes[0, 0].legend(fontsize=6)
-    return _save(fig, out, "gaps")
+    return save_figure(fig, out, "gaps", legend={"ncol": 5})
 
 
 def mechanism_figure(results: dict, profile, out: Path) -> list[Path]:
     rows = mechanism_slope_rows(results, profile)
     if not rows:
         return []
-    plt = _plt()
+    plt = pyplot()
     fprs = sorted({r["fpr"] for r in rows}, reverse=True)
     fig, axes = plt.subplots(2, len(fprs), figsize=(3.2 * len(fprs), 5.2), squeeze=False)
     for j, fpr in enumerate(fprs):
@@ -166,9 +159,7 @@ def mechanism_figure(results: dict, profile, out: Path) -> list[Path]:
             ax.set_xlabel("S·C/d" if i == 0 else "S")
             ax.set_ylabel("local slope")
             ax.set_title(f"offline LiRA, FPR {fpr:g}: {'projected d' if i == 0 else 'λ'}")
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=6)
-    return _save(fig, out, "mechanism")
+    return save_figure(fig, out, "mechanism", legend={"ncol": 4})
 
 
 def write_mechanism_figures(results: dict, profile, out: Path) -> list[Path]:

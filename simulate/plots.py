@@ -29,10 +29,26 @@ def plot_sweep(result, path) -> None:
     ax.set_xlabel("shots per class S")
     ax.set_ylabel("advantage TPR − FPR (pooled)")
     ax.set_title(f"d={config.dim}, σ={config.sigma:g}, C={config.classes}, {config.attack}")
-    ax.legend(fontsize=7)
+    _label_short_log_axis(ax.yaxis)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no detected point", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _label_short_log_axis(axis) -> None:
+    """A log axis spanning less than two powers of ten gets labels at 1, 2 and 5 times each
+    (matplotlib labels only the powers of ten, so a short axis would show none)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    if lo > 0 and np.floor(np.log10(hi)) - np.ceil(np.log10(lo)) + 1 < 2:
+        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _plot_fpr(ax, result, a: float, colour) -> None:

@@ -2,12 +2,16 @@
 
 import json
 import math
+import re
 import shlex
 
 import numpy as np
 import pytest
+from figure_checks import check_readable, panel_message
 
+from mialaw.empirical.attacks import attack_label
 from mialaw.empirical.audit import AuditReport, audit, check_data, default_shots
+from mialaw.empirical.audit_figures import advantage_figure
 from mialaw.paper.cli import main
 
 CHECKED = [("lira_online", 0.1), ("lira_offline", 0.1), ("lira_online", 0.01)]
@@ -255,3 +259,92 @@ def test_cli_on_an_image_folder(tmp_path, capsys):
     assert data["data"]["examples"] == 48 and data["data"]["backbone"] == "pixels"
     assert data["most_vulnerable"][0]["name"].split("/")[0] in ("cats", "dogs")
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+# --------------------------------------------------------------------------- what a user reads
+@pytest.fixture(scope="module")
+def cancer_audit(tmp_path_factory):
+    """sklearn's breast-cancer features as a practitioner's own (569 examples, 2 classes),
+    with an FPR too small for these data to resolve (the empty panel and unresolved attacks)."""
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    out = tmp_path_factory.mktemp("cancer")
+    report = audit(
+        d.data,
+        d.target,
+        fpr=(0.1, 0.01, 1e-4),
+        shadows=4,
+        target_advantage=0.01,
+        epsilon=1.0,
+        out=out,
+        progress=False,
+    )
+    return report, out
+
+
+def test_headline_gives_the_largest_resolved_exposure_and_names_the_rest(cancer_audit):
+    report, _ = cancer_audit
+    lines = report.headline()
+    for alpha in report.settings["fpr"]:
+        found = [e for e in report.exposure if e.fpr == alpha]
+        resolved = [
+            e
+            for e in found
+            if e.source in ("measured", "predicted") and all(map(math.isfinite, e.advantage))
+        ]
+        line = next(x for x in lines if x.startswith("At ") and f"FPR {100 * alpha:g}%:" in x)
+        if resolved:
+            top = max(resolved, key=lambda e: e.advantage[1])
+            assert f"up to {top.advantage[1]:.3g} " in line, line
+            assert all(e.advantage[1] <= top.advantage[1] for e in resolved)
+        else:
+            assert "no attack's exposure is resolved" in line, line
+        for e in found:
+            if e not in resolved:  # every unresolved attack is named after "Not resolved"
+                named = line.split("Not resolved:")[-1] if resolved else line
+                assert attack_label(e.attack) in named, (e.attack, line)
+    # FPR 1e-4 is beyond what 569 examples resolve: no attack is resolved there
+    assert any("FPR 0.01%: no attack's exposure is resolved" in x for x in lines), lines
+
+
+def test_headline_says_not_determined_for_unbounded_intervals(cancer_audit):
+    report, _ = cancer_audit
+    for line in report.headline():
+        if "[1, ∞]" in line or ", ∞]" in line:
+            assert "not determined by your data" in line, line
+            assert "S >= 1 per class" not in line, line
+        if line.startswith("Power-law slope"):
+            law = next(
+                x
+                for x in report.laws
+                if line.startswith(f"Power-law slope ({attack_label(x.attack)}")
+                and f"FPR {100 * x.fpr:g}%" in line
+            )
+            assert (law.slope.upper >= 0) == ("not determined by your data" in line), line
+            points = len(law.shots_fitted)
+            assert (points < 4) == (f"fitted to {points} points only" in line), line
+    md = report.to_markdown()
+    for n in report.needed:
+        if not math.isfinite(n.shots[2]) and n.shots[0] <= 1:
+            row = next(
+                r
+                for r in md.splitlines()
+                if r.startswith(f"| {n.criterion} | {attack_label(n.attack)} | {n.fpr:g} |")
+            )
+            assert "not determined by your data" in row, row
+
+
+def test_html_tables_are_not_ragged_and_empty_panels_say_so(cancer_audit):
+    report, out = cancer_audit
+    html = (out / "report.html").read_text()
+    tables = re.findall(r"<table>(.*?)</table>", html)
+    assert len(tables) >= 3
+    for table in tables:
+        widths = {len(re.findall(r"<t[dh]>", row)) for row in re.findall(r"<tr>(.*?)</tr>", table)}
+        assert len(widths) == 1, widths  # every row has every cell
+    assert "no fit" in html
+    fig = advantage_figure(report)
+    check_readable(fig)
+    empty = [ax for ax in fig.axes if "FPR = 0.0001" in ax.get_title()]
+    assert empty and "no resolvable measurement" in panel_message(empty[0])
