@@ -15,8 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mialaw.empirical import projection
+from mialaw.empirical.cache import array_checksum
+from mialaw.empirical.features import get_features
+from mialaw.empirical.heads import train_heads
 from mialaw.empirical.learner_base import Learner
 from mialaw.empirical.sampling import candidate_pool, cell_record, paired_keep
+from mialaw.empirical.statistics import attack_stats, atypicality, linear_gradient_norms
 
 __all__ = [
     "LEARNER",
@@ -42,7 +47,6 @@ class PreparedFeatures:
 
 
 def _content_key(x, y, flipped) -> str:
-    from mialaw.empirical.cache import array_checksum
 
     given = {"features": x, "labels": y} | ({} if flipped is None else {"flipped": flipped})
     return "given-" + array_checksum(given)[:24]
@@ -50,7 +54,6 @@ def _content_key(x, y, flipped) -> str:
 
 def named_features(config, options: dict, *, flip: bool = False, split="train"):
     """The sweep's dataset through its backbone (first max(C) classes), from the feature cache."""
-    from mialaw.empirical.features import get_features
 
     return get_features(
         config.dataset,
@@ -71,7 +74,6 @@ def prepare_features(config, features=None) -> PreparedFeatures:
     ``features``: optional object with ``features``, ``labels`` and optionally ``flipped`` (e.g. a
     ``FeatureSet``); by default ``get_features(config.dataset, config.backbone, ...)``.
     """
-    from mialaw.empirical import projection
 
     options, project_to = projection.split_options(config.dataset_options)
     if features is None:
@@ -116,8 +118,6 @@ def prepare_features(config, features=None) -> PreparedFeatures:
                 f"allowed S is {(smallest - 10) // 2}"
             )
     if project_to is not None:  # onto the test split's principal directions (projection.py)
-        from mialaw.empirical.cache import array_checksum
-
         mean, basis = projection.pca_basis(
             projection.fitting_features(config, options, named_features).features, project_to
         )
@@ -158,7 +158,6 @@ def standardizer(population: np.ndarray, enabled: bool):
 
 def run_cell(prepared: PreparedFeatures, config, classes: int, shots: int, seed: int):
     """Train and attack one (C, S, seed) cell; returns the dict of arrays stored in its npz."""
-    from mialaw.empirical.heads import train_heads
 
     y_all = prepared.labels
     pool, overlap = candidate_pool(y_all, shots, classes, seed, config.seeds)
@@ -201,7 +200,6 @@ def run_cell(prepared: PreparedFeatures, config, classes: int, shots: int, seed:
 def _statistics(prepared, config, heads, x, pool, population, standardize, rng) -> dict:
     """Statistics of every model on the candidates and on an RMIA population; per-example
     predictors; held-out accuracy."""
-    from mialaw.empirical.statistics import attack_stats, atypicality, linear_gradient_norms
 
     y_all = prepared.labels
     y = y_all[pool]

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from mialaw.empirical.analysis import measured_points
+from mialaw.empirical.cell_summary import Run, subset_models, summarize_cell
+from mialaw.empirical.cells import read_cell, read_settings
+from mialaw.empirical.config import RunConfig
+from mialaw.empirical.run_fits import power_laws
+
 __all__ = ["shadow_count_study"]
 
 VARIANCES = ("per-example", "global")
@@ -19,8 +25,6 @@ LIRA = ("lira_online", "lira_offline")
 
 def _summaries_by_s(run_dir, config, settings, shots, shadows, variances, fpr, targets):
     """{(M, variance): [CellSummary]} for every cell at S = ``shots`` (all seeds)."""
-    from mialaw.empirical.cell_summary import subset_models, summarize_cell
-    from mialaw.empirical.cells import read_cell
 
     out: dict = {}
     for c, s, k in config.cells():
@@ -52,11 +56,6 @@ def shadow_count_study(
     Returns {"points": [...], "power_law": [...]}, each row tagged with ``shadows`` and
     ``variance``; ``targets`` models per cell are measured (fewer when M + 2 is smaller).
     """
-    from mialaw.empirical.analysis import measured_points
-    from mialaw.empirical.cell_summary import Run
-    from mialaw.empirical.cells import read_settings
-    from mialaw.empirical.config import RunConfig
-    from mialaw.empirical.run_fits import power_laws
 
     settings = read_settings(run_dir)
     config = RunConfig.from_dict(settings["config"])

@@ -15,9 +15,13 @@ import os
 import sys
 from pathlib import Path
 
+from mialaw.empirical.analysis import result_from_runs
+from mialaw.empirical.cell_summary import load_run
 from mialaw.empirical.cells import CellSpec, CellTask, compute_cell, store_of, write_settings
 from mialaw.empirical.config import RunConfig
+from mialaw.empirical.backbone_images import resolve_device
 from mialaw.empirical.learners import get_learner
+from mialaw.empirical.plots import plot_run
 
 __all__ = ["run_sweep"]
 
@@ -28,7 +32,6 @@ def _check_out(config, out_dir) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} exists and is not a directory")
-    from mialaw.empirical.heads import resolve_device
 
     resolve_device(config.device)  # e.g. "cuda" without a GPU fails here, before any writing
     return out_dir
@@ -95,8 +98,6 @@ def compute_cells(config: RunConfig, out_dir, *, features=None, progress=True, e
 
 
 def _summarize(config: RunConfig, out_dir: Path, plots: bool):
-    from mialaw.empirical.analysis import result_from_runs
-    from mialaw.empirical.cell_summary import load_run
 
     run = load_run(out_dir, fpr=config.fpr, cells=config.cells())
     result = result_from_runs([run], attacks=config.attacks, fpr=config.fpr)
@@ -108,7 +109,5 @@ def _summarize(config: RunConfig, out_dir: Path, plots: bool):
         tmp.unlink(missing_ok=True)
         raise
     if plots:
-        from mialaw.empirical.plots import plot_run
-
         plot_run(result, out_dir)
     return result

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fit_quality import run_laws
+
 DRAWS = 1000
 SEED = 0
 MIN_POINTS = 3
@@ -175,7 +177,6 @@ DP_LAWS = (  # column prefix, decades column, law kind
 def headline_laws(run: dict | None) -> dict:
     """The headline run's C = 2 laws the DP table inverts: online LiRA's average law per α, the
     maximum example's advantage law per α and its gap law."""
-    from .fit_quality import run_laws
 
     if run is None:
         return {}

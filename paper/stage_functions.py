@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from mialaw.empirical.analysis import fit_runs
+from mialaw.empirical.config import RunConfig
+from mialaw.empirical.sweep import run_sweep as run_empirical_sweep
+from mialaw.simulate.sweep import SweepConfig
+from mialaw.simulate.sweep import run_sweep as run_simulated_sweep
+from mialaw.theory import average, dp
+from mialaw.theory.metrics import fit_power_law
+from mialaw.theory.model import GaussianModel
+
 from .profiles import EmpiricalSpec, Profile, SimulationSpec
 
 
@@ -49,9 +58,6 @@ def _theory_shots(t) -> np.ndarray:
 
 def theory(spec: Profile) -> dict:
     """Exact average-case and pooled vulnerability over a log grid of S, and its slopes."""
-    from mialaw.theory import average, dp
-    from mialaw.theory.metrics import fit_power_law
-    from mialaw.theory.model import GaussianModel
 
     t = spec.theory
     model = GaussianModel(dim=t.dim, sigma=t.sigma)
@@ -123,9 +129,8 @@ def _plain(result) -> dict:
 def simulate(sim: SimulationSpec, executor=None) -> dict:
     """One simulated sweep (oracle or LiRA) with its fits and the exact theory beside it;
     ``executor`` (None: serial) runs its S-points."""
-    from mialaw.simulate.sweep import SweepConfig, run_sweep
 
-    result = run_sweep(SweepConfig(**sim.options), progress=True, executor=executor)
+    result = run_simulated_sweep(SweepConfig(**sim.options), progress=True, executor=executor)
     return {"label": sim.label} | result.to_json()
 
 
@@ -137,13 +142,12 @@ EMPIRICAL_ANALYSIS_VERSION = 8
 def empirical(emp: EmpiricalSpec, run_dir, device: str, executor=None) -> dict:
     """One empirical sweep (resumable cell by cell in ``run_dir``) and its fits; ``executor``
     (None: serial) computes its cells."""
-    from mialaw.empirical.experiment import RunConfig, run_sweep
 
     config = RunConfig(**(emp.options | {"device": device}))
     if executor is not None:  # workers may run in another folder: they need the full path
         run_dir = Path(run_dir).absolute()
     # Its analysis: exactly these cells.
-    result = run_sweep(config, run_dir, progress=True, executor=executor)
+    result = run_empirical_sweep(config, run_dir, progress=True, executor=executor)
     # The run folder is recorded relative to the output folder, which may move.
     return {
         "label": emp.label,
@@ -159,7 +163,6 @@ def _relative_runs(payload: dict) -> dict:
 
 def empirical_combined(run_dirs) -> dict:
     """The regression across datasets: all real-image runs fitted together (leave one out)."""
-    from mialaw.empirical.analysis import fit_runs
 
     result = fit_runs([str(d) for d in run_dirs])
     return {"label": "all datasets"} | _relative_runs(result.to_json())

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mialaw.empirical.analysis import json_ready
+from mialaw.empirical.run_fits import fit_rule, regression_inputs, regressions
+from mialaw.empirical.shadows import shadow_count_study
+from mialaw.simulate.sweep import SweepConfig, run_sweep
+from mialaw.theory.metrics import fit_linear
+
 SHADOW_FPRS = (0.1, 0.01)
 # Part of these stages' configuration: bump it when their analysis changes.
 STUDY_VERSION = 2
@@ -12,8 +18,6 @@ STUDY_VERSION = 2
 
 def shadow_study(run_dir, shadows) -> dict:
     """LiRA at M = ``shadows`` read from the cells of one run with the largest M."""
-    from mialaw.empirical.analysis import json_ready
-    from mialaw.empirical.shadows import shadow_count_study
 
     return json_ready(shadow_count_study(Path(run_dir), shadows=shadows, fpr=SHADOW_FPRS))
 
@@ -44,7 +48,6 @@ def simulated_shadow_options(shadows, *, dim=64, seed=20) -> list[dict]:
 
 
 def simulated_shadows(options: list[dict], executor=None) -> dict:
-    from mialaw.simulate.sweep import SweepConfig, run_sweep
 
     sweeps = []
     for opts in options:
@@ -57,10 +60,6 @@ def backbone_regression(points_by_run: dict, fit_on: str, level: float = 0.95) -
     """log10 adv = β_S log10 S + β_C log10 C + β_0 across backbones of one dataset: leave one
     backbone out, and fitted on ``fit_on``'s runs alone with R² on each other backbone."""
     import numpy as np
-
-    from mialaw.empirical.analysis import json_ready
-    from mialaw.empirical.run_fits import fit_rule, regression_inputs, regressions
-    from mialaw.theory.metrics import fit_linear
 
     points = [p for rows in points_by_run.values() for p in rows]
     out = {"leave_one_out": regressions(points, level), "fit_on": fit_on, "one_backbone": []}

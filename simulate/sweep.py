@@ -32,10 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mialaw.theory.average import average_tpr, pooled_tpr
 from mialaw.theory.fits import fit_power_law, local_slopes
 from mialaw.theory.measure import INTERVAL_METHODS
 from mialaw.theory.metrics import unsaturated
 from mialaw.theory.model import GaussianModel
+from mialaw.theory.records import Point, PowerLaw, ResultSet
 
 from .attacks import ATTACKS, EVALUATIONS, AttackResult, lira_attack, oracle_attack
 from .engines import ENGINES, SAMPLERS, Engine, derive_seed
@@ -228,7 +230,6 @@ class SweepPoint:
 
 def _exact_theory(model: GaussianModel, shots: int, fpr: float):
     """(pooled NP TPR at global FPR α, E_x[TPR_NP(x)] at per-example FPR α) by quadrature."""
-    from mialaw.theory.average import average_tpr, pooled_tpr
 
     pooled = float(pooled_tpr(model, shots, fpr, statistic="lr").tpr)
     average = float(average_tpr(model, shots, fpr, test="np"))
@@ -353,7 +354,6 @@ class SweepResult:
         """The typed form (``mialaw.theory.records.ResultSet``): the same point schema as the
         real models' (source "simulation"; the Gaussian model as dataset, the class means as the
         learner) and the pooled power law at every α that has one."""
-        from mialaw.theory.records import Point, PowerLaw, ResultSet
 
         c = self.config
         where = dict(source="simulation", dataset=f"gaussian d={c.dim} sigma={c.sigma:g}")
