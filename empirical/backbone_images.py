@@ -22,11 +22,14 @@ LITE_RESOLUTION = {0: 224, 1: 240, 2: 260, 3: 280, 4: 300}
 
 
 def resolve_device(device="auto"):
-    """``"auto"`` -> cuda if available else cpu; ``"cpu"``; ``"cuda"``/``"cuda:N"`` (must exist)."""
+    """``"auto"`` (or None) -> cuda if available else cpu; ``"cpu"``; ``"cuda"``/``"cuda:N"``
+    (must exist); a ``torch.device`` is checked the same way."""
     import torch
 
     if isinstance(device, torch.device):
         device = str(device)
+    if device is None:
+        device = "auto"
     if not isinstance(device, str):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
     if device == "auto":

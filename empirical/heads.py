@@ -23,34 +23,23 @@ hard-coded to a device. Results are deterministic given the inputs (and ``seed``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
+from mialaw.empirical.backbone_images import resolve_device
+from mialaw.empirical.lbfgs import batched_lbfgs
+
 __all__ = [
-    "LinearHeads",
-    "MlpHeads",
-    "resolve_device",
+    "HEAD_PARAMETERS",
+    "TrainedHeads",
     "train_heads",
     "train_linear_heads",
     "train_mlp_heads",
 ]
-
-
-def resolve_device(device="auto"):
-    """``"auto"`` -> CUDA when available else CPU; ``"cpu"``/``"cuda"``/``"cuda:1"`` as given."""
-    import torch
-
-    if isinstance(device, torch.device):
-        return device
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:k]'; got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA device")
-    return torch.device(device)
 
 
 @contextmanager
@@ -109,175 +98,53 @@ def _check_problem(features, labels, keep, classes):
     return x, y, k, classes
 
 
-# --------------------------------------------------------------------------- batched L-BFGS
+# --------------------------------------------------------------------------- trained heads
+#: The parameters of each head kind, in order (arrays with the models on the first axis).
+HEAD_PARAMETERS = {"linear": ("weights", "bias"), "mlp": ("w1", "b1", "w2", "b2")}
+
+
 @dataclass(frozen=True)
-class _LbfgsResult:
-    params: object  # torch tensor (M, P)
-    objective: np.ndarray  # (M,) float64
-    grad_max: np.ndarray  # (M,) largest |gradient| component at the end
-    iterations: np.ndarray  # (M,) iterations used per model
-    converged: np.ndarray  # (M,) bool
+class TrainedHeads:
+    """M trained heads of one kind and the optimiser's record.
 
-
-def _batched_lbfgs(fun_grad, x0, *, max_iter, gtol, ftol, history=10, max_backtracks=40):
-    """Minimise M separable objectives at once.
-
-    ``fun_grad(params (k, P), idx (k,) long) -> (f (k,), g (k, P))`` evaluates models ``idx``.
-    Each model keeps its own curvature pairs, its own initial scaling γ = sᵀy/yᵀy and its own
-    backtracking (Armijo) step; models that have converged are frozen and no longer evaluated.
-    A model stops when max|g| <= gtol_m, when its relative objective decrease stays below ftol
-    for 5 iterations in a row (the rounding floor of the dtype), or when its line search fails.
-    """
-    import torch
-
-    m_models = x0.shape[0]
-    device = x0.device
-    x = x0.clone()
-    all_idx = torch.arange(m_models, device=device)
-    f, g = fun_grad(x, all_idx)
-    gtol = torch.as_tensor(gtol, dtype=x.dtype, device=device).expand(m_models)
-    pairs = ([], [], [])  # s, y (M, P) and rho (M,) per iteration; rho = 0 marks a skipped pair
-    iterations = torch.zeros(m_models, dtype=torch.long, device=device)
-    stalled = torch.zeros(m_models, dtype=torch.long, device=device)
-    active = g.abs().amax(1) > gtol
-    for _ in range(max_iter):
-        if not bool(active.any()):
-            break
-        idx = active.nonzero().squeeze(1)
-        ga, fa, xa = g[idx], f[idx], x[idx]
-        d, slope = _lbfgs_direction(ga, idx, pairs)
-        step, f_new, g_new, done = _backtrack(fun_grad, idx, xa, fa, ga, d, slope, max_backtracks)
-        # models whose line search failed keep their point and stop
-        step = torch.where(done, step, torch.zeros_like(step))
-        s_new = step[:, None] * d
-        _remember_pair(pairs, idx, s_new, g_new - ga, m_models, history)
-        x[idx] = xa + s_new
-        decrease = (fa - f_new) / torch.maximum(fa.abs(), f_new.abs()).clamp_min(1.0)
-        f[idx] = f_new
-        g[idx] = g_new
-        iterations[idx] += 1
-        stalled[idx] = torch.where(decrease > ftol, 0, stalled[idx] + 1)
-        still = (g_new.abs().amax(1) > gtol[idx]) & (stalled[idx] < 5) & done
-        active[idx] = still
-    grad_max = g.abs().amax(1)
-    return _LbfgsResult(
-        params=x,
-        objective=f.double().cpu().numpy(),
-        grad_max=grad_max.double().cpu().numpy(),
-        iterations=iterations.cpu().numpy(),
-        # Converged means the gradient test passed; a stalled line search that stops early is not.
-        converged=(grad_max <= gtol).cpu().numpy(),
-    )
-
-
-def _lbfgs_direction(ga, idx, pairs):
-    """(direction, its slope gᵀd) of the active models ``idx`` with gradients ``ga``: the
-    two-loop recursion over their stored curvature pairs."""
-    import torch
-
-    s_hist, y_hist, rho_hist = pairs
-    q = -ga
-    alphas = []
-    for s_k, y_k, r_k in zip(reversed(s_hist), reversed(y_hist), reversed(rho_hist)):
-        a = r_k[idx] * (s_k[idx] * q).sum(1)
-        q = q - a[:, None] * y_k[idx]
-        alphas.append(a)
-    if s_hist:
-        s_k, y_k = s_hist[-1][idx], y_hist[-1][idx]
-        yy = (y_k * y_k).sum(1)
-        gamma = torch.where(yy > 0, (s_k * y_k).sum(1) / yy.clamp_min(1e-30), 1.0)
-    else:
-        # first step: unit-length move in the steepest-descent direction
-        gamma = 1.0 / ga.norm(dim=1).clamp_min(1.0)
-    d = gamma[:, None] * q
-    for s_k, y_k, r_k, a in zip(s_hist, y_hist, rho_hist, reversed(alphas)):
-        b = r_k[idx] * (y_k[idx] * d).sum(1)
-        d = d + (a - b)[:, None] * s_k[idx]
-    slope = (ga * d).sum(1)
-    bad = ~(slope < 0)
-    if bool(bad.any()):  # not a descent direction (numerical trouble): steepest descent
-        d[bad] = -ga[bad] * gamma[bad, None] if s_hist else -ga[bad]
-        slope = (ga * d).sum(1)
-    return d, slope
-
-
-def _backtrack(fun_grad, idx, xa, fa, ga, d, slope, max_backtracks):
-    """Per-model backtracking line search (Armijo, c1 = 1e-4), evaluating only pending models.
-    Returns (step, objective, gradient, accepted) per active model."""
-    import torch
-
-    feps = 10.0 * torch.finfo(xa.dtype).eps
-    step = torch.ones(idx.shape[0], dtype=xa.dtype, device=xa.device)
-    f_new = fa.clone()
-    g_new = ga.clone()
-    done = torch.zeros(idx.shape[0], dtype=torch.bool, device=xa.device)
-    for _ls in range(max_backtracks):
-        pend = (~done).nonzero().squeeze(1)
-        if pend.numel() == 0:
-            break
-        trial = xa[pend] + step[pend, None] * d[pend]
-        ft, gt = fun_grad(trial, idx[pend])
-        armijo = ft <= fa[pend] + 1e-4 * step[pend] * slope[pend]
-        # Near the optimum the decrease drowns in rounding (float32): accept the approximate
-        # Wolfe conditions of Hager & Zhang instead (objective within rounding, directional
-        # derivative shrunk: 0.9·φ'(0) <= φ'(α) <= -0.9998·φ'(0)).
-        dphi = (gt * d[pend]).sum(1)
-        approx = (
-            (ft <= fa[pend] + feps * fa[pend].abs())
-            & (dphi >= 0.9 * slope[pend])
-            & (dphi <= -0.9998 * slope[pend])
-        )
-        ok = torch.isfinite(ft) & (armijo | approx)
-        acc = pend[ok]
-        f_new[acc] = ft[ok]
-        g_new[acc] = gt[ok]
-        done[acc] = True
-        step[pend[~ok]] *= 0.5
-    return step, f_new, g_new, done
-
-
-def _remember_pair(pairs, idx, s_new, y_new, m_models: int, history: int) -> None:
-    """Store this iteration's curvature pair (zero for the inactive models), keeping the last
-    ``history``; a pair with too little curvature gets rho = 0 and is skipped."""
-    import torch
-
-    s_hist, y_hist, rho_hist = pairs
-    sy = (s_new * y_new).sum(1)
-    rho_new = torch.where(
-        sy > 1e-10 * s_new.norm(dim=1) * y_new.norm(dim=1), 1.0 / sy.clamp_min(1e-30), 0.0
-    )
-    full_s = s_new.new_zeros((m_models, s_new.shape[1]))
-    full_y = torch.zeros_like(full_s)
-    full_r = s_new.new_zeros(m_models)
-    full_s[idx], full_y[idx], full_r[idx] = s_new, y_new, rho_new
-    s_hist.append(full_s)
-    y_hist.append(full_y)
-    rho_hist.append(full_r)
-    if len(s_hist) > history:
-        s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
-
-
-# --------------------------------------------------------------------------- linear heads
-@dataclass(frozen=True)
-class LinearHeads:
-    """M trained linear softmax heads: logits = x @ weights[m].T + bias[m].
-
-    Attributes: ``weights`` (M, C, F) and ``bias`` (M, C) float arrays, ``objective`` (M,) final
-    penalised objective f_m, ``grad_max`` (M,) largest gradient component at the end,
-    ``iterations`` (M,), ``converged`` (M,) bool, ``weight_decay`` λ.
+    ``kind`` "linear": logits = x @ weights[m].T + bias[m], with ``weights`` (M, C, F) and
+    ``bias`` (M, C). ``kind`` "mlp": one hidden ReLU layer, logits = relu(x W1 + b1) W2 + b2,
+    with ``w1`` (M, F, H), ``b1`` (M, H), ``w2`` (M, H, C), ``b2`` (M, C). The parameters are
+    read as attributes (``heads.weights``, ``heads.w1``) or in order from ``params()``.
+    ``objective`` (M,) final penalised objective f_m, ``grad_max`` (M,) largest gradient component
+    at the end, ``iterations`` (M,), ``converged`` (M,) bool, ``weight_decay`` λ.
     """
 
-    weights: np.ndarray
-    bias: np.ndarray
+    kind: str
+    parameters: Mapping[str, np.ndarray]
     objective: np.ndarray
     grad_max: np.ndarray
     iterations: np.ndarray
     converged: np.ndarray
     weight_decay: float
 
+    def __post_init__(self):
+        names = HEAD_PARAMETERS.get(self.kind)
+        if names is None:
+            raise ValueError(f"kind must be one of {sorted(HEAD_PARAMETERS)}; got {self.kind!r}")
+        if tuple(self.parameters) != names:
+            raise ValueError(
+                f"{self.kind} heads have parameters {names}; got {tuple(self.parameters)}"
+            )
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+
+    def __getattr__(self, name: str):
+        parameters = self.__dict__.get("parameters", {})
+        if name in parameters:
+            return parameters[name]
+        raise AttributeError(f"{type(self).__name__} ({self.__dict__.get('kind')}) has no {name!r}")
+
     @property
     def models(self) -> int:
-        return self.weights.shape[0]
+        return self.params()[0].shape[0]
+
+    def params(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.parameters.values())
 
     def logits(self, features, *, device="cpu") -> np.ndarray:
         """Logits of every head on every example: float32 array (M, n, C)."""
@@ -285,13 +152,18 @@ class LinearHeads:
 
         dev = resolve_device(device)
         x = torch.as_tensor(np.asarray(features, dtype=np.float32), device=dev)
-        w = torch.as_tensor(self.weights, device=dev, dtype=torch.float32)
-        b = torch.as_tensor(self.bias, device=dev, dtype=torch.float32)
-        m, c, f = w.shape
-        out = (x @ w.reshape(m * c, f).T).reshape(x.shape[0], m, c) + b[None]
-        return out.permute(1, 0, 2).contiguous().cpu().numpy()
+        t = [torch.as_tensor(a, dtype=torch.float32, device=dev) for a in self.params()]
+        forward = _linear_forward if self.kind == "linear" else _mlp_forward
+        return forward(x, *t).cpu().numpy()
 
 
+def _linear_forward(x, w, b):
+    m, c, f = w.shape
+    out = (x @ w.reshape(m * c, f).T).reshape(x.shape[0], m, c) + b[None]
+    return out.permute(1, 0, 2).contiguous()
+
+
+# --------------------------------------------------------------------------- linear heads
 def _linear_objective(z, onehot, weights, lam, n_classes):
     """Returns fun_grad for params (k, C·(r+1)) laid out as [W (C, r) | b (C)] per model."""
     import torch
@@ -343,7 +215,7 @@ def _warm_start(pooled_objective, x0, gtol, controls: dict):
     fraction of models that train on it). The models' optima scatter around it, so far fewer
     iterations are needed than from zero; the problem is strictly convex, so the start changes
     only the path, not the optimum."""
-    pooled = _batched_lbfgs(pooled_objective, x0[:1], gtol=gtol, **controls)
+    pooled = batched_lbfgs(pooled_objective, x0[:1], gtol=gtol, **controls)
     return pooled.params.expand(x0.shape[0], -1).clone()
 
 
@@ -361,7 +233,7 @@ def train_linear_heads(
     ftol: float = 0.0,
     history: int = 10,
     warm_start: bool = True,
-) -> LinearHeads:
+) -> TrainedHeads:
     """Train M L2-regularised linear softmax heads at once (batched L-BFGS).
 
     Parameters
@@ -401,7 +273,7 @@ def train_linear_heads(
         if warm_start and m_models > 1:
             pooled = _linear_objective(z, onehot, weights.mean(1, keepdim=True), lam, classes)
             x0 = _warm_start(pooled, x0, gtol * n_in.mean().clamp_min(1.0).sqrt(), controls)
-        res = _batched_lbfgs(
+        res = batched_lbfgs(
             fun_grad,
             x0,
             max_iter=max_iter,
@@ -413,9 +285,10 @@ def train_linear_heads(
     w = params[:, :, :r]
     if basis is not None:
         w = w @ basis
-    return LinearHeads(
-        weights=w.astype(np.float32 if dtype == "float32" else np.float64),
-        bias=params[:, :, r].astype(np.float32 if dtype == "float32" else np.float64),
+    real = np.float32 if dtype == "float32" else np.float64
+    return TrainedHeads(
+        kind="linear",
+        parameters={"weights": w.astype(real), "bias": params[:, :, r].astype(real)},
         objective=res.objective,
         grad_max=res.grad_max,
         iterations=res.iterations,
@@ -425,40 +298,6 @@ def train_linear_heads(
 
 
 # --------------------------------------------------------------------------- MLP heads
-@dataclass(frozen=True)
-class MlpHeads:
-    """M one-hidden-layer ReLU MLPs trained from scratch: logits = relu(x W1 + b1) W2 + b2.
-
-    ``w1`` (M, F, H), ``b1`` (M, H), ``w2`` (M, H, C), ``b2`` (M, C); plus the optimiser record.
-    """
-
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: np.ndarray
-    objective: np.ndarray
-    grad_max: np.ndarray
-    iterations: np.ndarray
-    converged: np.ndarray
-    weight_decay: float
-
-    @property
-    def models(self) -> int:
-        return self.w1.shape[0]
-
-    def logits(self, features, *, device="cpu") -> np.ndarray:
-        """Logits of every MLP on every example: float32 array (M, n, C)."""
-        import torch
-
-        dev = resolve_device(device)
-        x = torch.as_tensor(np.asarray(features, dtype=np.float32), device=dev)
-        t = [torch.as_tensor(a, dtype=torch.float32, device=dev) for a in self.params()]
-        return _mlp_forward(x, *t).cpu().numpy()
-
-    def params(self):
-        return self.w1, self.b1, self.w2, self.b2
-
-
 def _mlp_forward(x, w1, b1, w2, b2):
     import torch
 
@@ -523,7 +362,7 @@ def train_mlp_heads(
     gtol: float = 1e-4,
     ftol: float = 0.0,
     history: int = 10,
-) -> MlpHeads:
+) -> TrainedHeads:
     """Train M one-hidden-layer MLPs from scratch at once (batched L-BFGS, same objective form).
 
     f_m = Σ_i keep[m,i]·CE_i + (λ/2)(||W1_m||² + ||W2_m||²). Initialisation is He-uniform from
@@ -553,7 +392,7 @@ def train_mlp_heads(
     fun_grad = _mlp_objective(xt, yt, weights, lam, classes, shapes)
     n_in = torch.as_tensor(k.sum(1), dtype=tdtype, device=dev)
     with _cpu_threads(dev, 6.0 * n * (f_dim + classes) * hidden * m_models):
-        res = _batched_lbfgs(
+        res = batched_lbfgs(
             fun_grad,
             x0,
             max_iter=max_iter,
@@ -562,11 +401,9 @@ def train_mlp_heads(
             history=history,
         )
     w1, b1, w2, b2 = (t.detach().cpu().numpy() for t in _unflatten(res.params, shapes))
-    return MlpHeads(
-        w1=w1,
-        b1=b1,
-        w2=w2,
-        b2=b2,
+    return TrainedHeads(
+        kind="mlp",
+        parameters={"w1": w1, "b1": b1, "w2": w2, "b2": b2},
         objective=res.objective,
         grad_max=res.grad_max,
         iterations=res.iterations,

@@ -7,7 +7,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from mialaw.empirical.experiment import paired_keep
-from mialaw.empirical.heads import resolve_device, train_linear_heads, train_mlp_heads
+from mialaw.empirical.backbone_images import resolve_device
+from mialaw.empirical.heads import train_linear_heads, train_mlp_heads
 from mialaw.empirical.statistics import attack_stats, linear_gradient_norms
 
 
