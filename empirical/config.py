@@ -18,10 +18,9 @@ from mialaw.empirical.datasets import FEATURE_SPACE
 from mialaw.empirical.learners import get_learner
 from mialaw.theory.model import check_fpr
 
-__all__ = ["ATTACKS", "FORMAT", "HEADS", "NOT_CELL_SETTINGS", "RunConfig", "cell_name"]
+__all__ = ["FORMAT", "HEADS", "NOT_CELL_SETTINGS", "RunConfig", "cell_name"]
 
 FORMAT = "mialaw-empirical-run/3"
-ATTACKS = ("lira", "rmia")  # the default report; any family of ``attacks.ATTACK_FAMILIES``
 HEADS = ("linear", "mlp")
 # Settings that do not change a cell's arrays, with why. Every other field does.
 NOT_CELL_SETTINGS = {
@@ -79,8 +78,9 @@ class RunConfig:
         every one is a target in turn.
     seeds : K >= 1 seeds 0..K-1 (part of a cell's identity: the candidate blocks depend on K).
     fpr : target FPRs α in (0, 1) for the reported TPRs.
-    attacks : subset of ("lira", "rmia") to report (scores are derived from the saved
-        statistics by the analysis).
+    attacks : the attack families to report (``attacks.ATTACK_FAMILIES``: "lira", "rmia" and any
+        registered later); None: every registered family. Scores are derived from the saved
+        statistics by the analysis.
     learner : a registered learner (``mialaw.empirical.learners.learner_names()``; default
         "head").
     head : "linear" (softmax regression) or "mlp" (one hidden layer of ``hidden`` units).
@@ -111,7 +111,7 @@ class RunConfig:
     shadows: int = 16
     seeds: int = 1
     fpr: tuple = (0.1, 0.01, 0.001)
-    attacks: tuple = ATTACKS
+    attacks: tuple | None = None
     head: str = "linear"
     hidden: int = 128
     weight_decay: float = 0.01
@@ -187,8 +187,10 @@ class RunConfig:
     def _check_evaluation(self):
         fpr = np.atleast_1d(check_fpr(self.fpr))
         self._set("fpr", tuple(sorted({float(a) for a in fpr}, reverse=True)))
-        attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
         families = attack_registry.ATTACK_FAMILIES
+        if self.attacks is None:  # every registered family: a registered attack is reported
+            self._set("attacks", tuple(families))
+        attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
         if not attacks or any(a not in families for a in attacks):
             raise ValueError(f"attacks must be among {tuple(families)}; got {self.attacks!r}")
         self._set("attacks", tuple(a for a in families if a in attacks))

@@ -46,13 +46,12 @@ from __future__ import annotations
 
 from mialaw.empirical.attacks import scores_of
 from mialaw.empirical.cells import CellSpec, compute_cell, read_cell, read_settings
-from mialaw.empirical.config import ATTACKS, FORMAT, HEADS, RunConfig, cell_name
+from mialaw.empirical.config import FORMAT, HEADS, RunConfig, cell_name
 from mialaw.empirical.head_learner import PreparedFeatures, prepare_features, run_cell
 from mialaw.empirical.sampling import candidate_pool, paired_keep
 from mialaw.empirical.sweep import run_sweep
 
 __all__ = [
-    "ATTACKS",
     "FORMAT",
     "HEADS",
     "CellSpec",

@@ -98,8 +98,8 @@ def export_run(run_dir, out) -> list[Path]:
                 out / cell_name(c, s, k),
                 arrays["keep"],
                 arrays["stats"],
-                population_stats=arrays["population_stats"],
-                labels=arrays["labels"],
+                population_stats=arrays.get("population_stats"),
+                labels=arrays.get("labels"),
                 meta=meta,
             )
         )
