@@ -13,7 +13,7 @@ from mialaw.empirical.sweep import run_sweep as run_empirical_sweep
 from mialaw.simulate.sweep import SweepConfig
 from mialaw.simulate.sweep import run_sweep as run_simulated_sweep
 from mialaw.theory import average, dp
-from mialaw.theory.metrics import fit_power_law
+from mialaw.theory.fits import fit_power_law
 from mialaw.theory.model import GaussianModel
 
 from .profiles import EmpiricalSpec, Profile, SimulationSpec

@@ -9,7 +9,7 @@ from mialaw.empirical.analysis import json_ready
 from mialaw.empirical.run_fits import fit_rule, regression_inputs, regressions
 from mialaw.empirical.shadows import shadow_count_study
 from mialaw.simulate.sweep import SweepConfig, run_sweep
-from mialaw.theory.metrics import fit_linear
+from mialaw.theory.fits import fit_linear
 
 SHADOW_FPRS = (0.1, 0.01)
 # Part of these stages' configuration: bump it when their analysis changes.

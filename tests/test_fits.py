@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mialaw.theory.metrics import fit_linear, fit_power_law
+from mialaw.theory.fits import fit_linear, fit_power_law
 
 
 def test_simple_regression_matches_linregress():

@@ -182,18 +182,11 @@ def unsaturated(advantage, fpr, fraction: float = 0.9) -> np.ndarray:
     return adv < fraction * (1.0 - np.asarray(fpr, dtype=np.float64))
 
 
-# The fits live in their own module; they are part of the metrics' public surface.
-from .fits import LinearFit, PowerLawFit, fit_linear, fit_power_law  # noqa: E402
-
 __all__ = [
     "Estimate",
-    "LinearFit",
-    "PowerLawFit",
     "RocCurve",
     "TprAtFpr",
     "clopper_pearson",
-    "fit_linear",
-    "fit_power_law",
     "roc_curve",
     "tpr_at_fpr",
     "unsaturated",
