@@ -33,13 +33,13 @@ from scipy.optimize import brentq
 from scipy.special import gammaln, log_ndtr, logsumexp, ndtri, xlogy
 
 from mialaw.theory.exact import (
-    _LOG_SQRT_2PI,
-    _log_ndtr_diff,
-    _one_minus_r,
-    _region_log_masses,
-    _signed_logsumexp,
-    _std_log_advantage,
+    LOG_SQRT_2PI,
     check_test,
+    log_ndtr_diff,
+    region_log_masses,
+    scale_ratio,
+    signed_logsumexp,
+    std_log_advantage,
 )
 from mialaw.theory.model import GaussianModel, check_fpr, check_shots
 
@@ -168,7 +168,7 @@ def _log_zeta_density(z, dim: int, sigma: float) -> np.ndarray:
     """
     z = np.asarray(z, dtype=np.float64)
     if dim == 1:
-        return np.log(2.0) - 0.5 * z * z - _LOG_SQRT_2PI
+        return np.log(2.0) - 0.5 * z * z - LOG_SQRT_2PI
     log_area = np.log(2.0) + 0.5 * (dim - 1) * np.log(np.pi) - gammaln(0.5 * (dim - 1))
     const = np.log(sigma) - 0.5 * dim * np.log(2.0 * np.pi * sigma**2) + log_area
     width = min(2.0 * sigma, 2.0 / np.sqrt(dim), 0.1)
@@ -328,8 +328,8 @@ def _average_signed_log_advantage(rule, shots, fpr, test, chunk=400_000):
 
 def _rule_mean(rule, shots, fpr, test):
     d = rule.gap1[:, None] / np.sqrt(shots)[None, :]
-    la, sa = _std_log_advantage(d, shots[None, :], fpr[None, :], test)
-    return _signed_logsumexp(la + rule.log_weight[:, None], sa, axis=0)
+    la, sa = std_log_advantage(d, shots[None, :], fpr[None, :], test)
+    return signed_logsumexp(la + rule.log_weight[:, None], sa, axis=0)
 
 
 def _out(x):
@@ -364,7 +364,7 @@ def average_asymptote(model: GaussianModel, shots, fpr, y: int = 0):
     rule = target_rule(model, y)
     s, a = _grid(shots, fpr)
     log_mean = logsumexp(rule.log_weight, b=rule.gap1)
-    return _out(-0.5 * np.log(s) - 0.5 * ndtri(a) ** 2 + log_mean - _LOG_SQRT_2PI)
+    return _out(-0.5 * np.log(s) - 0.5 * ndtri(a) ** 2 + log_mean - LOG_SQRT_2PI)
 
 
 # --------------------------------------------------------------------------- pooled attack
@@ -392,7 +392,7 @@ STATISTICS = ("lr", "lira")
 def _pooled_masses(rule, shots, tau, statistic):
     """Per node: log OUT mass, (log|IN - OUT|, sign) of the region {statistic >= tau}; S > 1."""
     d = rule.gap1 / np.sqrt(shots)
-    one_minus_r, r = _one_minus_r(shots)
+    one_minus_r, r = scale_ratio(shots)
     if statistic == "lira":
         # Common-scale score Δz - Δ²/2 >= τ  <=>  z >= z_τ = (τ + Δ²/2) / Δ (Δ > 0); a target
         # with Δ = 0 (measure zero) is flagged for all z or none: z_τ = ∓1e300.
@@ -404,7 +404,7 @@ def _pooled_masses(rule, shots, tau, statistic):
             hit = d >= z
             return log_out, np.where(hit, log_ndtr(z), log_out), np.where(hit, 1.0, -1.0)
         # IN - OUT = Φ(z) - Φ((z - Δ)/r), width z - (z - Δ)/r = (Δ - (1 - r) z)/r.
-        la, sa = _log_ndtr_diff((z - d) / r, (d - one_minus_r * z) / r)
+        la, sa = log_ndtr_diff((z - d) / r, (d - one_minus_r * z) / r)
         return log_out, la, sa
     # Exact log likelihood ratio: -log r + SΔ²/2 - (z - c)²/(2(S - 1)) >= τ, c = SΔ:
     # |z - c| <= W with W² = K0 + S(S-1)Δ² - 2(S-1)τ, K0 = (S-1) log(S/(S-1)).
@@ -416,7 +416,7 @@ def _pooled_masses(rule, shots, tau, statistic):
     with np.errstate(invalid="ignore", divide="ignore"):
         lower = (shots * d * d - k0 + 2.0 * (shots - 1.0) * tau) / (c + w)
     lower = np.where(c + w > 0, lower, 0.0)
-    log_out, _, la, sa = _region_log_masses(lower, 2.0 * w, d, shots)
+    log_out, _, la, sa = region_log_masses(lower, 2.0 * w, d, shots)
     empty = w2 <= 0
     return np.where(empty, -np.inf, log_out), np.where(empty, -np.inf, la), np.where(empty, 0, sa)
 
@@ -445,7 +445,7 @@ def _pooled_point(rule, shots, fpr, statistic):
         step *= 2.0
     tau = brentq(f, lo_t, hi_t, xtol=1e-300, rtol=1e-15, maxiter=500)
     lo, la, sa = _pooled_masses(rule, shots, tau, statistic)
-    val, sgn = _signed_logsumexp(la + rule.log_weight, sa)
+    val, sgn = signed_logsumexp(la + rule.log_weight, sa)
     achieved = float(np.exp(logsumexp(lo + rule.log_weight)))
     adv = float(sgn * np.exp(val))
     return min(max(fpr + adv, 0.0), 1.0), adv, (val if sgn > 0 else np.nan), tau, achieved

@@ -18,7 +18,7 @@ a = Φ⁻¹(α) the three tests are
 
 TPR - α is tiny at large S (1e-6 and below) and is never formed by subtracting α from a TPR: it is a
 difference of normal CDFs at nearby points, computed in log space from the points and their exactly
-computed distance (``_log_ndtr_diff``).
+computed distance (``log_ndtr_diff``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mialaw.theory.model import GaussianModel, check_fpr, check_shots
 
 TESTS = ("lira", "exact", "np")
 
-_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 # Gauss–Legendre rule for short intervals: over a width h with h·(|lo| + |hi| + 1) <= 1 the
 # exponent of φ varies by at most ~1, and 12 nodes integrate it to machine precision.
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(12)
@@ -51,7 +51,7 @@ def _log1mexp(x):
         return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
-def _log_ndtr_diff(lo, width, hi=None):
+def log_ndtr_diff(lo, width, hi=None):
     """(log|Φ(lo + width) - Φ(lo)|, sign) without cancellation.
 
     ``width`` is passed separately because it is usually known far more accurately than the
@@ -77,7 +77,7 @@ def _log_ndtr_diff(lo, width, hi=None):
     if np.any(small):
         a_s, h_s = a[small], h[small]
         t = a_s[..., None] + 0.5 * h_s[..., None] * (1.0 + _GL_X)
-        out[small] = np.log(0.5 * h_s) + logsumexp(_LOG_GL_W - 0.5 * t * t, axis=-1) - _LOG_SQRT_2PI
+        out[small] = np.log(0.5 * h_s) + logsumexp(_LOG_GL_W - 0.5 * t * t, axis=-1) - LOG_SQRT_2PI
     big = (h > 0) & ~small
     if np.any(big):
         a_b, b_b = a[big], b[big]
@@ -97,7 +97,7 @@ def _log_ndtr_diff(lo, width, hi=None):
     return out, sign
 
 
-def _signed_logsumexp(logs, signs, axis=None):
+def signed_logsumexp(logs, signs, axis=None):
     """log|Σ sign·exp(log)| and its sign (signs 0 contribute nothing)."""
     logs = np.where(signs == 0, -np.inf, logs)
     with np.errstate(divide="ignore"):
@@ -106,24 +106,24 @@ def _signed_logsumexp(logs, signs, axis=None):
 
 
 # --------------------------------------------------------------------------- standardised kernels
-def _one_minus_r(shots):
-    """1 - r with r = sqrt(1 - 1/S), exactly: (1/S)/(1 + r)."""
+def scale_ratio(shots):
+    """(1 - r, r) with r = sqrt(1 - 1/S) the IN/OUT scale ratio; 1 - r exactly: (1/S)/(1 + r)."""
     r = np.sqrt(1.0 - 1.0 / shots)
     return 1.0 / (shots * (1.0 + r)), r
 
 
 def _lira(d, shots, fpr):
     a = ndtri(fpr)
-    return _log_ndtr_diff(a, d)
+    return log_ndtr_diff(a, d)
 
 
 def _exact(d, shots, fpr):
     a = ndtri(fpr)
-    one_minus_r, r = _one_minus_r(shots)
+    one_minus_r, r = scale_ratio(shots)
     with np.errstate(divide="ignore", invalid="ignore"):
         # (a + d)/r - a = (d + a(1 - r)) / r, formed without cancellation.
         width = (d + a * one_minus_r) / r
-    la, sa = _log_ndtr_diff(a, np.where(shots > 1, width, 0.0))
+    la, sa = log_ndtr_diff(a, np.where(shots > 1, width, 0.0))
     # S = 1: IN is the point Δ; the threshold -a rejects it iff |Δ| >= -a.
     at_one = shots == 1
     if np.any(at_one):
@@ -134,7 +134,7 @@ def _exact(d, shots, fpr):
     return la, sa
 
 
-def _region_log_masses(lo, width, d, shots):
+def region_log_masses(lo, width, d, shots):
     """For the region lo <= z <= lo + width: log OUT mass, log IN mass, (log|IN - OUT|, sign).
 
     IN - OUT is formed in whichever of two exact forms is better conditioned: directly (best when
@@ -142,20 +142,20 @@ def _region_log_masses(lo, width, d, shots):
     [Φ(lo) - Φ(lo_in)] - [Φ(hi) - Φ(hi_in)], each a normal-CDF difference over an exactly known
     width (best at large S, where IN and OUT nearly coincide and the strips are thin).
     """
-    one_minus_r, r = _one_minus_r(shots)
+    one_minus_r, r = scale_ratio(shots)
     hi = lo + width
-    log_out, _ = _log_ndtr_diff(lo, width)
+    log_out, _ = log_ndtr_diff(lo, width)
     lo_in, hi_in = (lo - d) / r, (hi - d) / r
-    log_in, _ = _log_ndtr_diff(lo_in, width / r)
+    log_in, _ = log_ndtr_diff(lo_in, width / r)
     # lo - lo_in = (d - (1 - r) lo) / r, and likewise at hi.
-    l_low, s_low = _log_ndtr_diff(lo_in, (d - one_minus_r * lo) / r, lo)
-    l_high, s_high = _log_ndtr_diff(hi_in, (d - one_minus_r * hi) / r, hi)
-    strips, s_strips = _signed_logsumexp(
+    l_low, s_low = log_ndtr_diff(lo_in, (d - one_minus_r * lo) / r, lo)
+    l_high, s_high = log_ndtr_diff(hi_in, (d - one_minus_r * hi) / r, hi)
+    strips, s_strips = signed_logsumexp(
         np.stack(np.broadcast_arrays(l_low, l_high)),
         np.stack(np.broadcast_arrays(s_low, -s_high)),
         axis=0,
     )
-    direct, s_direct = _signed_logsumexp(
+    direct, s_direct = signed_logsumexp(
         np.stack(np.broadcast_arrays(log_in, log_out)),
         np.stack(np.broadcast_arrays(np.ones_like(log_in), -np.ones_like(log_out))),
         axis=0,
@@ -190,7 +190,7 @@ def _newton(fun, lo, hi, x0, iterations=200):
 
 
 def _log_phi(z):
-    return -0.5 * z * z - _LOG_SQRT_2PI
+    return -0.5 * z * z - LOG_SQRT_2PI
 
 
 def _np_region(c, fpr):
@@ -209,13 +209,13 @@ def _np_region(c, fpr):
     far = c + a > 1.0
 
     def by_width(w, ci, log_a):  # p = w
-        log_m, _ = _log_ndtr_diff(ci - w, 2.0 * w)
+        log_m, _ = log_ndtr_diff(ci - w, 2.0 * w)
         with np.errstate(over="ignore", under="ignore"):
             dens = np.exp(_log_phi(ci + w) - log_m) + np.exp(_log_phi(ci - w) - log_m)
         return log_m - log_a, dens
 
     def by_end(p, ci, log_a):  # p = -t, t = c - w the lower end
-        log_m, _ = _log_ndtr_diff(-p, 2.0 * (ci + p))
+        log_m, _ = log_ndtr_diff(-p, 2.0 * (ci + p))
         with np.errstate(over="ignore", under="ignore"):
             dens = np.exp(_log_phi(-p) - log_m) + np.exp(_log_phi(2.0 * ci + p) - log_m)
         return log_m - log_a, dens
@@ -243,7 +243,7 @@ def _np_region(c, fpr):
 def _np(d, shots, fpr):
     lower, width = _np_region(shots * d, np.broadcast_to(fpr, d.shape))
     safe = np.where(shots > 1, shots, 2.0)  # S = 1 handled below
-    _, _, la, sa = _region_log_masses(lower, width, d, safe)
+    _, _, la, sa = region_log_masses(lower, width, d, safe)
     at_one = shots == 1  # IN is a point mass: the NP test rejects it with certainty
     la = np.where(at_one, np.log1p(-fpr), la)
     sa = np.where(at_one, 1.0, sa)
@@ -253,7 +253,7 @@ def _np(d, shots, fpr):
 _KERNELS = {"lira": _lira, "exact": _exact, "np": _np}
 
 
-def _std_log_advantage(d, shots, fpr, test):
+def std_log_advantage(d, shots, fpr, test):
     """(log|TPR - α|, sign) for standardised gap |Δ| = d >= 0, broadcast over (d, shots, fpr)."""
     d, shots, fpr = np.broadcast_arrays(
         np.asarray(d, np.float64), np.asarray(shots, np.float64), np.asarray(fpr, np.float64)
@@ -262,7 +262,7 @@ def _std_log_advantage(d, shots, fpr, test):
 
 
 def _std_tpr(d, shots, fpr, test):
-    la, sa = _std_log_advantage(d, shots, fpr, test)
+    la, sa = std_log_advantage(d, shots, fpr, test)
     return np.clip(fpr + sa * np.exp(la), 0.0, 1.0)
 
 
@@ -283,7 +283,7 @@ def _target_delta(model: GaussianModel, x, shots, fpr, y):
 def _target_log_advantage(model, x, shots, fpr, test, y):
     check_test(test)
     d, s, a, degenerate = _target_delta(model, x, shots, fpr, y)
-    la, sa = _std_log_advantage(d, s, a, test)
+    la, sa = std_log_advantage(d, s, a, test)
     return np.where(degenerate, -np.inf, la), np.where(degenerate, 0.0, sa), a
 
 
@@ -339,7 +339,7 @@ def asymptote(model: GaussianModel, x, shots, fpr, y: int = 0):
     s, a = check_shots(shots), check_fpr(fpr)
     gap, q = model.gap(x, y), model.quad(x)
     with np.errstate(divide="ignore", invalid="ignore"):
-        const = np.log(np.abs(gap)) - 0.5 * np.log(q) - _LOG_SQRT_2PI
+        const = np.log(np.abs(gap)) - 0.5 * np.log(q) - LOG_SQRT_2PI
     const = np.where(q == 0, -np.inf, const)
     return _out(asymptote_from_constant(const, s, a))
 
