@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mialaw.empirical.analysis import _sigma, fit_rule
+from mialaw.empirical.run_fits import fit_rule, point_sigma
 from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
 from mialaw.theory.metrics import unsaturated
 
@@ -157,7 +157,7 @@ def average_laws(points: list[dict], attacks=None, level: float = 0.95) -> list[
         shots = np.array([p["shots"] for p in rows], dtype=np.float64)
         adv = np.array([np.nan if p["advantage"] is None else p["advantage"] for p in rows])
         masks = {cut: fit_rule(rows, key[4], cut) for cut in (CUT_STRICT, CUT_LOOSE)}
-        laws.append(_law(dict(zip(names, key)), shots, adv, _sigma(rows), masks, level))
+        laws.append(_law(dict(zip(names, key)), shots, adv, point_sigma(rows), masks, level))
     return laws
 
 
@@ -214,7 +214,7 @@ def simulated_laws(res: dict, level: float = 0.95) -> dict:
     """The simulated sweep's laws per (α, "pooled" | "per_example"), recomputed from its points
     by the sweep's rule (resolvable, detected, S >= fit_min_shots; the per-example oracle:
     interval above α) and the saturation rule above."""
-    from mialaw.simulate.sweep import _log10_se
+    from mialaw.simulate.sweep_result import log10_se
 
     cfg, out = res["config"], {}
     for alpha in cfg["fpr"]:
@@ -238,7 +238,7 @@ def simulated_laws(res: dict, level: float = 0.95) -> dict:
         if all(p.get("per_example_tpr") is not None for p in pts):
             adv = np.array([p["per_example_tpr"] for p in pts]) - alpha
             ci = np.array([p["per_example_tpr_ci"] for p in pts], dtype=np.float64)
-            sigma = _log10_se(ci[:, 0], ci[:, 1], adv, cfg.get("level", level))
+            sigma = log10_se(ci[:, 0], ci[:, 1], adv, cfg.get("level", level))
             masks = _saturation_masks(adv, alpha, enough & (ci[:, 0] > alpha))
             key = {"fpr": alpha, "kind": "per_example"}
             out[(alpha, "per_example")] = _law(key, shots, adv, sigma, masks, level)
