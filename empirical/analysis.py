@@ -26,7 +26,7 @@ from mialaw.empirical.run_fits import (
     regressions,
 )
 from mialaw.theory.measure import measure_tpr
-from mialaw.theory.records import Point, PowerLaw, ResultSet
+from mialaw.theory.records import Point, PowerLaw, ResultSet, SweepRecords
 
 __all__ = ["SweepResult", "fit_runs", "json_ready", "measured_points", "result_from_runs"]
 
@@ -78,7 +78,7 @@ def none_if_nan(value):
 
 
 @dataclass(frozen=True)
-class SweepResult:
+class SweepResult(SweepRecords):
     """Points (pooled TPR at FPR per dataset, backbone, C, S, attack, α) and fits of some runs."""
 
     runs: tuple  # of Run

@@ -14,7 +14,7 @@ from scipy.stats import norm
 
 from mialaw.theory.fits import fit_power_law, local_slopes
 from mialaw.theory.metrics import unsaturated
-from mialaw.theory.records import Point, PowerLaw, ResultSet
+from mialaw.theory.records import Point, PowerLaw, ResultSet, SweepRecords
 
 from .sweep_config import SweepConfig
 
@@ -74,7 +74,7 @@ def log10_se(lower, upper, advantage, level: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SweepResult:
+class SweepResult(SweepRecords):
     """The analysis of a sweep: its points (S-major, then α) and fits; ``config`` is what ran."""
 
     config: SweepConfig

@@ -101,3 +101,38 @@ def test_simulated_points_share_the_schema():
     low = records.select(fpr=0.001)
     assert low and all(p.tpr is None and not p.resolvable for p in low)
     assert all(p.tpr is not None for p in records.select(fpr=0.1))
+
+
+def test_simulated_and_measured_sweeps_are_one_type(tmp_path):
+    """Both sweep results are SweepRecords: the same typed selection reads either."""
+    from mialaw.empirical.analysis import fit_runs
+    from mialaw.empirical.config import RunConfig
+    from mialaw.empirical.sweep import run_sweep as run_empirical
+    from mialaw.simulate.sweep import SweepConfig, run_sweep
+    from mialaw.theory.records import SweepRecords
+
+    simulated = run_sweep(
+        SweepConfig(dim=4, sigma=1.0, shots=(4, 16, 64), fpr=(0.1,), targets=400, seed=1),
+        progress=False,
+    )
+    config = RunConfig(
+        dataset="gaussian",
+        backbone="identity",
+        shots=(2, 8),
+        shadows=4,
+        fpr=(0.1,),
+        attacks=("lira",),
+        dataset_options={"dim": 8, "n_per_class": 64, "seed": 0},
+    )
+    run_empirical(config, tmp_path / "g", progress=False, plots=False)
+    measured = fit_runs([tmp_path / "g"])
+    for sweep, source in ((simulated, "simulation"), (measured, "empirical")):
+        assert isinstance(sweep, SweepRecords)
+        chosen = sweep.points_where(fpr=0.1)
+        assert chosen and all(p.source == source and p.fpr == 0.1 for p in chosen)
+        assert len(chosen) == len([p for p in sweep.records().points if p.fpr == 0.1])
+    # The simulated points are the ones the sweep itself reports at that α.
+    assert [p.shots for p in simulated.points_where(fpr=0.1)] == [4, 16, 64]
+    assert [p.tpr for p in simulated.points_where(fpr=0.1)] == [
+        None if not p.resolvable else p.tpr for p in simulated.select(0.1)
+    ]

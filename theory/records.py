@@ -13,9 +13,10 @@ refused with a message that says what to do, never half-read.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["RESULTS_FORMAT", "Point", "PowerLaw", "ResultSet"]
+__all__ = ["RESULTS_FORMAT", "Point", "PowerLaw", "ResultSet", "SweepRecords"]
 
 RESULTS_FORMAT = "mialaw-results/2"
 # Format 1 (mialaw 0.1): summary.json with "points" and "fit" but no "format" field, per-target
@@ -182,3 +183,25 @@ class ResultSet:
         if unknown:
             raise ValueError(f"points have no fields {unknown}; they have {sorted(names)}")
         return [p for p in self.points if all(getattr(p, k) == v for k, v in where.items())]
+
+
+class SweepRecords(ABC):
+    """What every sweep result is, simulated (``mialaw.simulate.sweep_result.SweepResult``) or
+    measured on real models (``mialaw.empirical.analysis.SweepResult``): its typed records in the
+    one schema above, selected by field, and its JSON form. Code that reads sweeps reads these."""
+
+    @abstractmethod
+    def records(self) -> ResultSet:
+        """The points and power laws as :class:`ResultSet`."""
+
+    @abstractmethod
+    def to_json(self) -> dict:
+        """The JSON form written to disk."""
+
+    def points_where(self, **where) -> list:
+        """The typed points whose named fields equal ``where`` (``ResultSet.select``)."""
+        return self.records().select(**where)
+
+    def laws_where(self, **where) -> list:
+        """The power laws whose named fields match ``where`` (``ResultSet.laws``)."""
+        return self.records().laws(**where)
