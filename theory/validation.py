@@ -45,11 +45,7 @@ def _bounds(low, high) -> str:
 def check_int(name: str, value, low: int | None = None, high: int | None = None, why: str = ""):
     """``value`` as an ``int`` in [low, high] (either bound may be None); ``why`` is appended to
     the rule in the message (e.g. ``" (each target is IN for half of them)"``)."""
-    if (
-        not is_int(value)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-    ):
+    if not _within(value, low, high):
         raise ValueError(f"{name} must be an integer{_bounds(low, high)}{why}; got {value!r}")
     return int(value)
 
@@ -66,11 +62,7 @@ def check_ints(name: str, values, low: int | None = None, high: int | None = Non
     if not items:
         raise ValueError(f"{name} must not be empty; give integers{_bounds(low, high)}")
     for item in items:
-        if (
-            not is_int(item)
-            or (low is not None and item < low)
-            or (high is not None and item > high)
-        ):
+        if not _within(item, low, high):
             raise ValueError(f"{name} must be integers{_bounds(low, high)}; got {values!r}")
     out = [int(item) for item in items]
     if len(set(out)) != len(out):
