@@ -22,6 +22,7 @@ from scipy import special
 from mialaw.empirical.attacks import attack_names, example_tpr_attack, scores_of
 from mialaw.empirical.cells import read_cell, read_settings
 from mialaw.empirical.config import RunConfig
+from mialaw.empirical.learners import get_learner
 from mialaw.theory.measure import Experiment, mean_roc
 
 __all__ = [
@@ -156,7 +157,9 @@ def summarize_cell(arrays: dict, fpr, config=None) -> CellSummary:
 def example_ids(arrays: dict, config) -> np.ndarray | None:
     """Which underlying examples a cell's columns are (its indices into the feature set), or
     None where indices do not identify data across cells (imported score folders)."""
-    if "indices" not in arrays or (config is not None and config.learner == "imported"):
+    if "indices" not in arrays or (
+        config is not None and not get_learner(config.learner).indexes_data
+    ):
         return None
     return np.asarray(arrays["indices"], dtype=np.int64)
 

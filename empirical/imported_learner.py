@@ -20,4 +20,6 @@ LEARNER = Learner(
     prepare=_cannot_recompute,
     run_cell=_cannot_recompute,
     description="cells imported from score folders (import_runs)",
+    trains=False,
+    indexes_data=False,
 )

@@ -31,6 +31,10 @@ class Learner:
         returns common fields to replace with their completed form ({} when none).
     version : the learner's code version (a string; part of every cell's identity).
     label : how reports name it (default: its name).
+    trains : whether it trains models (False: its cells are read from elsewhere, e.g. imported
+        score folders; ``mialaw empirical run`` does not offer it).
+    indexes_data : whether a cell's ``indices`` identify the same examples across cells (False:
+        the bootstrap does not join seeds by them).
     """
 
     name: str
@@ -41,6 +45,8 @@ class Learner:
     validate: Callable = _no_validation
     description: str = ""
     label: str = ""
+    trains: bool = True
+    indexes_data: bool = True
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.replace("-", "_").isidentifier():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from mialaw.empirical.analysis import measured_points
+from mialaw.empirical.attacks import family_members
 from mialaw.empirical.cell_summary import Run, subset_models, summarize_cell
 from mialaw.empirical.cells import read_cell, read_settings
 from mialaw.empirical.config import RunConfig
@@ -20,7 +21,7 @@ from mialaw.empirical.run_fits import power_laws
 __all__ = ["shadow_count_study"]
 
 VARIANCES = ("per-example", "global")
-LIRA = ("lira_online", "lira_offline")
+LIRA = family_members("lira")  # the study of LiRA's shadow count
 
 
 def _summaries_by_s(run_dir, config, settings, shots, shadows, variances, fpr, targets):

@@ -13,7 +13,8 @@ Examples::
 Python API (also used by ``mialaw reproduce``)::
 
     from mialaw.empirical.experiment import RunConfig, run_sweep
-    from mialaw.empirical.analysis import load_run, fit_runs
+    from mialaw.empirical.analysis import fit_runs
+    from mialaw.empirical.cell_summary import load_run
     result = run_sweep(RunConfig(dataset="digits", backbone="pixels", classes=(10,),
                                  shots=(1, 2, 4, 8), shadows=16, seeds=1), "runs/digits")
     result.points, result.fit            # the same as --json prints
@@ -36,7 +37,7 @@ from pathlib import Path
 from mialaw.empirical import cells
 from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.experiment import RunConfig, run_sweep
-from mialaw.empirical.learners import learner_names
+from mialaw.empirical.learners import get_learner, learner_names
 from mialaw.empirical.plots import plot_run
 from mialaw.empirical.store import DamagedCell, read_only
 from mialaw.paper import bridge_cli, interchange_cli
@@ -107,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "max_per_class=2000, resolution=224",
     )
     # Every registered learner that trains (an imported run is read, never trained).
-    trainable = [name for name in learner_names() if name != "imported"]
+    trainable = [name for name in learner_names() if get_learner(name).trains]
     run.add_argument("--learner", choices=trainable, default="head")
     run.add_argument(
         "--learner-setting",
