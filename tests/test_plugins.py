@@ -22,6 +22,7 @@ from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.audit import audit
 from mialaw.empirical.cells import read_cell, read_settings
 from mialaw.empirical.config import RunConfig
+from mialaw.empirical.film_run import film_options, film_settings
 from mialaw.empirical.interchange import export_run
 from mialaw.empirical.interchange_read import read_reference
 from mialaw.empirical.learner_base import Learner
@@ -151,6 +152,8 @@ def test_run_store_analysis_tables_and_export(plugins, tmp_path):
     result = run_sweep(config, tmp_path / "toy", progress=False, plots=False)
     settings = read_settings(tmp_path / "toy")
     assert settings["config"]["learner_settings"] == {"shrink": 0.2}
+    assert settings["code"]["learner"] == "toy_means/1"
+    assert read_cell(tmp_path / "toy", 2, 4, 1)["stats"].shape == (10, 16, 1)
 
     # Store: the learner's setting is part of its cells' identity, the attack's is not.
     other = read_settings_after(tmp_path / "shrunk", _config(learner_settings={"shrink": 0.6}))
@@ -171,8 +174,12 @@ def test_run_store_analysis_tables_and_export(plugins, tmp_path):
 
     reversed_result = fit_runs([tmp_path / "flipped"])
     assert tpr(result, 2) > 0.1 > tpr(reversed_result, 2)
-    lira = [p for p in result.points if p["attack"] == "lira_offline"]
-    assert len(lira) == 4  # the built-in attacks still run on the toy learner's cells
+    # The built-in attacks run on the toy learner's cells like on any: a vulnerability that
+    # falls with S.
+    lira = sorted(
+        (p for p in result.points if p["attack"] == "lira_offline"), key=lambda p: p["shots"]
+    )
+    assert len(lira) == 4 and lira[0]["tpr"] > lira[-1]["tpr"] > 0
 
     # Tables: a run of the toy learner, read by its role, shows the toy attack by its label.
     profile = dataclasses.replace(
@@ -207,3 +214,36 @@ def test_a_registered_attack_reaches_the_audit(plugins):
     measured = {p["attack"] for p in report.points}
     assert {"toy_confidence", "lira_online"} <= measured
     assert any("Toy confidence" in line for line in report.to_markdown().splitlines())
+
+
+def test_registries_refuse_duplicates_and_unknown_names(plugins):
+    with pytest.raises(ValueError, match="exists"):
+        learners.register_learner(TOY_LEARNER)
+    with pytest.raises(ValueError, match="exists"):
+        learners.register_learner(Learner("head", "9", _prepare, _run_cell))
+    with pytest.raises(ValueError, match="exists"):
+        attacks.register_attack(TOY_ATTACK)
+    with pytest.raises(ValueError, match=r"learner must be one of \[.*'head'.*'toy_means'"):
+        learners.get_learner("no_such_learner")
+    with pytest.raises(ValueError, match="learner must be one of"):
+        RunConfig(dataset="digits", backbone="pixels", learner="no_such_learner")
+    with pytest.raises(ValueError, match="attacks must be among"):
+        RunConfig(dataset="digits", backbone="pixels", attacks=("nothing",))
+    with pytest.raises(ValueError, match="version"):
+        Learner("x", "", _prepare, _run_cell)
+    with pytest.raises(ValueError, match="settings must be callable"):
+        attacks.Attack("x", "1", _own_confidence, settings="sign")
+
+
+def test_built_in_learners_complete_and_refuse_settings():
+    # FiLM's settings are completed from the run's resolution by FiLM itself.
+    film = RunConfig(
+        dataset="fashion-mnist",
+        backbone="efficientnet-lite0",
+        learner="film",
+        dataset_options={"resolution": 32},
+    )
+    assert film.learner_settings == film_options(film_settings(None, resolution=32))
+    assert film.cell_settings()["film"] == film.learner_settings  # in its cells' identity
+    with pytest.raises(ValueError, match="unknown film options"):
+        RunConfig(**film.to_dict() | {"learner_settings": {"depth": 2}})
