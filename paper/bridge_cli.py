@@ -13,6 +13,7 @@ import json
 from mialaw.empirical.bridge import bridge
 from mialaw.empirical.cells import damaged_message
 from mialaw.empirical.store import DamagedCell, read_only
+from mialaw.paper.cli_options import add_classes, add_fpr, add_json
 
 
 def add_subcommand(sub) -> None:
@@ -28,8 +29,8 @@ def add_subcommand(sub) -> None:
     )
     bridge.add_argument("run", metavar="RUN", help="an empirical run directory")
     bridge.add_argument("--from-shots", type=int, required=True, metavar="S0")
-    bridge.add_argument("--classes", type=int, default=None, metavar="C")
-    bridge.add_argument("--fpr", type=float, nargs="+", default=None, metavar="A")
+    add_classes(bridge, many=False)
+    add_fpr(bridge)
     bridge.add_argument(
         "--resamples",
         type=int,
@@ -42,7 +43,7 @@ def add_subcommand(sub) -> None:
         default=100,
         help="bootstrap resamples of the S0 examples for the predictions' intervals (0: none)",
     )
-    bridge.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(bridge)
     bridge.set_defaults(handler=_bridge)
 
 

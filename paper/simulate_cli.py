@@ -16,6 +16,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from mialaw.paper.cli_options import (
+    add_classes,
+    add_fpr,
+    add_json,
+    add_no_progress,
+    add_out,
+    add_shots,
+)
 from mialaw.paper.executors import add_executor_arguments, executor_for
 from mialaw.paper.lock import writing
 from mialaw.paper.resources import check_memory, simulate_bytes
@@ -26,11 +34,9 @@ from mialaw.simulate.plots import plot_sweep
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_game_arguments(parser)
     _add_attack_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument(
-        "--out", metavar="DIR", help="write points.csv, sweep.json and advantage.png to DIR"
-    )
+    add_json(parser, help="print one JSON object on stdout")
+    add_no_progress(parser)
+    add_out(parser, help="write points.csv, sweep.json and advantage.png to DIR")
     add_executor_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -39,22 +45,10 @@ def _add_game_arguments(parser: argparse.ArgumentParser) -> None:
     """The model and the sizes of the game."""
     parser.add_argument("--dim", type=int, required=True, help="dimension d")
     parser.add_argument("--sigma", type=float, required=True, help="noise scale σ (Σ = σ²I)")
-    parser.add_argument(
-        "--shots",
-        type=float,
-        nargs="+",
-        required=True,
-        metavar="S",
-        help="examples per class (integers; 1e6 is accepted)",
+    add_shots(
+        parser, type=float, required=True, help="examples per class (integers; 1e6 is accepted)"
     )
-    parser.add_argument(
-        "--fpr",
-        type=float,
-        nargs="+",
-        required=True,
-        metavar="A",
-        help="target false-positive rates in (0, 1)",
-    )
+    add_fpr(parser, required=True)
     parser.add_argument(
         "--targets",
         type=float,
@@ -69,7 +63,7 @@ def _add_game_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="models for LiRA, even, >= 6 (each target IN for half of them); default 64",
     )
-    parser.add_argument("--classes", type=int, default=2, metavar="C", help="classes; default 2")
+    add_classes(parser, many=False, default=2, help="classes; default 2")
     parser.add_argument("--seed", type=int, default=0)
 
 

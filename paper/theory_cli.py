@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from mialaw.paper.cli_options import add_fpr, add_json, add_shots
 from mialaw.paper.resources import check_memory, npy_shape, theory_bytes
 from mialaw.theory import average, dp, exact
 from mialaw.theory.model import GaussianModel, check_fpr, check_shots
@@ -42,14 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="TPR and advantage TPR - FPR of membership inference in the Gaussian model.",
     )
     _model_arguments(tpr, dim_required=True)
-    tpr.add_argument("--shots", type=float, nargs="+", required=True, metavar="S")
-    tpr.add_argument("--fpr", type=float, nargs="+", required=True, metavar="A")
+    add_shots(tpr, type=float, required=True)
+    add_fpr(tpr, required=True)
     _test_argument(tpr)
     mode = tpr.add_mutually_exclusive_group()
     mode.add_argument("--average", action="store_true", help=MODES["average"] + " (default)")
     mode.add_argument("--pooled", action="store_true", help=MODES["pooled"])
     mode.add_argument("--target", metavar="X.npy", help=MODES["target"] + ": a .npy d-vector")
-    tpr.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(tpr)
     tpr.set_defaults(handler=_tpr)
 
     dp = sub.add_parser(
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     dp.add_argument("--epsilon", type=float, nargs="+", required=True, metavar="E")
     dp.add_argument("--delta", type=float, required=True, metavar="D")
-    dp.add_argument("--fpr", type=float, nargs="+", required=True, metavar="A")
+    add_fpr(dp, required=True)
     _model_arguments(dp, dim_required=False)
     _test_argument(dp)
     dp.add_argument("--target", metavar="X.npy", help="one target x (class 0) instead of E_x")
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("SLOPE", "INTERCEPT"),
         help="invert a fitted log10(TPR - FPR) = SLOPE·log10 S + INTERCEPT instead of the model",
     )
-    dp.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(dp)
     dp.set_defaults(handler=_dp_shots)
 
     derive = sub.add_parser(
