@@ -3,152 +3,59 @@
 The project's regression log10(TPR − FPR) = β_S·log10 S + β_C·log10 C + β_0 (one per attack and
 FPR; ``mialaw.empirical.analysis``) is shipped with the package in ``shipped_fits.json``, each fit
 with its provenance (source run(s), datasets, backbones, the S and C it was fitted on, the fit
-rule) and, where it could be recomputed, the coefficients' covariance. ``predict`` gives the TPR
-at (S, C, FPR) with an interval, ``shots_for`` inverts for the S per class at which the advantage
-falls under a target.
+rule), the coefficients' covariance where it could be recovered, how it transfers to tasks it was
+not fitted on (``task_r2``, ``mialaw.empirical.transfer``) and the between-task spread τ of the
+intercept. ``predict`` gives the TPR at (S, C, FPR) with an interval, ``shots_for`` inverts for
+the S per class at which the advantage falls under a target. The default fit is the file's
+default source: the one that transfers best by the held-out-by-task measure.
 
 Intervals. With the covariance, the prediction is the fitted plane's band at (log10 S, log10 C)
 (Student t with the fit's residual degrees of freedom, or the normal quantile for a weighted fit
-that took its errors as known) and the S needed is Fieller's interval (``mialaw.empirical.laws``).
-Without it (a fit JSON that stores only per-coefficient intervals), every coefficient is let range
-over its own interval at once (interval arithmetic over the box of coefficients): conservative,
-since it ignores that the intercept and the slopes are correlated (for these fits strongly
-negatively) and lets all three sit at their extremes together.
+that took its errors as known), which widens with the distance from the fitted S and C; the S
+needed is Fieller's interval (``mialaw.empirical.laws``). For a data set that is not one of the
+fit's (``new_task=True``, the default), the square of ``Regression.new_task_spread`` is added to
+the intercept's variance: the larger of the intercepts' spread τ between our tasks and the RMSE
+of predictions for a left-out data set (which also carries slope and curvature differences).
+Without the covariance (a fit JSON that stores only per-coefficient intervals), every coefficient
+is let range over its own interval at once (conservative: it ignores that intercept and slopes are
+strongly negatively correlated), and the spread widens both ends by its normal quantile.
 
-These are *predictions for the setting the fit came from*; ``held_out_r2`` says how well a fit
-transferred to a held-out dataset or C, and is printed with every prediction: a fit over several
-datasets with a negative held-out R² does not transfer across datasets.
-
-``build_fits(paths)`` regenerates the shipped file from stage JSONs
-(``paper/stages/empirical-*.json``) or from ``mialaw empirical fit --json`` output:
-``python -m mialaw.empirical.predict STAGE... --out FILE``.
+The fits file is regenerated from stage JSONs by
+``python -m mialaw.empirical.predict STAGE... --tasks STAGE... --out FILE`` (``fit_build``).
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import itertools
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
+
+from mialaw.theory.estimate import Estimate
+from mialaw.theory.model import check_fpr
+
+from .fit_build import write_fits
+from .fit_file import ATTACKS, SHIPPED_FITS, FitSet, Regression, load_fit_set, load_fits
 
 __all__ = [
-    "FORMAT",
     "SHIPPED_FITS",
+    "FitSet",
     "Prediction",
     "Regression",
     "ShotsPrediction",
-    "build_fits",
+    "check_prediction_fpr",
+    "load_fit_set",
     "load_fits",
     "predict",
     "select_fit",
     "shots_for",
 ]
 
-FORMAT = "mialaw-fits/1"
-SHIPPED_FITS = Path(__file__).with_name("shipped_fits.json")
-DEFAULT_SOURCE = "fashion-mnist-lite0"  # a pretrained backbone: the practitioners' setting
-NAMES = ("intercept", "log10_shots", "log10_classes")
-ATTACKS = ("lira_online", "lira_offline", "rmia")
-
-
-@dataclass(frozen=True)
-class Regression:
-    """One fitted regression: coefficients in ``NAMES`` order and where they came from."""
-
-    source: str
-    attack: str
-    fpr: float
-    coef: tuple
-    ci: tuple  # ((lower, upper),) per coefficient
-    level: float
-    n: int
-    covariance: tuple | None = None  # 3 × 3, or None when not stored
-    dof: int | None = None
-    scale_estimated: bool = True  # False: a weighted fit that took its errors as known
-    r2: float | None = None
-    held_out_r2: float | None = None
-    held_out_by: str | None = None
-    provenance: dict = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return f"{self.source}/{self.attack}/{self.fpr:g}"
-
-    def line(self, classes: float):
-        """The ``laws.Line`` in log10 S at fixed C (needs the covariance)."""
-        from mialaw.empirical.laws import Line
-
-        if self.covariance is None:
-            raise ValueError(f"fit {self.id} stores no covariance")
-        z = math.log10(classes)
-        c = np.asarray(self.covariance, dtype=np.float64)
-        b0, bs, bc = self.coef
-        return Line(
-            intercept=b0 + bc * z,
-            slope=bs,
-            covariance=(
-                (c[0, 0] + 2 * z * c[0, 2] + z * z * c[2, 2], c[0, 1] + z * c[1, 2]),
-                (c[0, 1] + z * c[1, 2], c[1, 1]),
-            ),
-            dof=self.dof if self.dof is not None else self.n - 3,
-            level=self.level,
-            known_scale=not self.scale_estimated,
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "attack": self.attack,
-            "fpr": self.fpr,
-            "coefficients": {
-                name: {"estimate": c, "ci": list(ci)}
-                for name, c, ci in zip(NAMES, self.coef, self.ci)
-            },
-            "covariance": None if self.covariance is None else [list(r) for r in self.covariance],
-            "dof": self.dof,
-            "scale_estimated": self.scale_estimated,
-            "level": self.level,
-            "n": self.n,
-            "r2": self.r2,
-            "held_out_r2": self.held_out_r2,
-            "held_out_by": self.held_out_by,
-            "provenance": self.provenance,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Regression:
-        try:
-            coefs = d["coefficients"]
-            coef = tuple(float(coefs[n]["estimate"]) for n in NAMES)
-            ci = tuple(tuple(float(v) for v in coefs[n]["ci"]) for n in NAMES)
-            cov = d.get("covariance")
-            if cov is not None:
-                cov = tuple(tuple(float(v) for v in row) for row in cov)
-                if np.shape(cov) != (3, 3):
-                    raise ValueError("covariance must be 3 × 3")
-            return cls(
-                source=str(d.get("source", "user")),
-                attack=str(d["attack"]),
-                fpr=float(d["fpr"]),
-                coef=coef,
-                ci=ci,
-                level=float(d.get("level", 0.95)),
-                n=int(d["n"]),
-                covariance=cov,
-                dof=None if d.get("dof") is None else int(d["dof"]),
-                scale_estimated=bool(d.get("scale_estimated", True)),
-                r2=d.get("r2"),
-                held_out_r2=d.get("held_out_r2"),
-                held_out_by=d.get("held_out_by"),
-                provenance=dict(d.get("provenance", {})),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"not a regression fit ({err!r}); a fit needs attack, fpr, n and coefficients "
-                f"{list(NAMES)} each with estimate and ci"
-            ) from None
+# Where a file names no default: a pretrained backbone, the practitioners' setting.
+FALLBACK_SOURCE = "fashion-mnist-lite0"
 
 
 @dataclass(frozen=True)
@@ -162,10 +69,20 @@ class Prediction:
     method: str
     fit: str
     extrapolated: bool
+    new_task: bool = False  # the between-task spread of the intercept is in the interval
+
+    @property
+    def estimate(self) -> Estimate:
+        """TPR − FPR as (lower, estimate, upper)."""
+        return Estimate(*self.advantage)
 
     @property
     def tpr(self) -> tuple:
         return tuple(min(1.0, self.fpr + a) for a in self.advantage)
+
+    def __str__(self) -> str:
+        lo, est, hi = self.advantage
+        return f"TPR − FPR {est:.3g} [{lo:.3g}, {hi:.3g}] at S = {self.shots:g}, C = {self.classes}"
 
     def to_dict(self) -> dict:
         lo, est, hi = self.advantage
@@ -180,20 +97,47 @@ class Prediction:
             "interval": self.method,
             "fit": self.fit,
             "extrapolated": self.extrapolated,
+            "new_task": self.new_task,
         }
 
 
 @dataclass(frozen=True)
 class ShotsPrediction:
-    """S per class at which the predicted TPR − FPR falls under ``target_advantage``."""
+    """S per class at which the predicted TPR − FPR falls under ``target_advantage``.
+
+    ``lower``, ``estimate`` and ``upper`` are the S (inf: not reached within what the fit can
+    say); ``shots`` is the same as a tuple.
+    """
 
     target_advantage: float
     classes: int
     fpr: float
-    shots: tuple  # (lower, estimate, upper); inf = not reached within what the fit can say
+    shots: tuple  # (lower, estimate, upper)
     method: str
     fit: str
     extrapolated: bool
+    new_task: bool = False
+
+    @property
+    def lower(self) -> float:
+        return self.shots[0]
+
+    @property
+    def estimate(self) -> float:
+        return self.shots[1]
+
+    @property
+    def upper(self) -> float:
+        return self.shots[2]
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the data determine the S needed (a finite upper end)."""
+        return math.isfinite(self.upper)
+
+    def __str__(self) -> str:
+        lo, est, hi = (_format_shots(v) for v in self.shots)
+        return f"S >= {est} per class [{lo}, {hi}] for TPR − FPR <= {self.target_advantage:g}"
 
     def to_dict(self) -> dict:
         lo, est, hi = self.shots
@@ -207,67 +151,54 @@ class ShotsPrediction:
             "interval": self.method,
             "fit": self.fit,
             "extrapolated": self.extrapolated,
+            "new_task": self.new_task,
         }
 
 
-# --------------------------------------------------------------------------- loading
-def load_fits(path=None) -> tuple[Regression, ...]:
-    """The fits in ``path`` (default: the shipped ones).
+def _format_shots(v: float) -> str:
+    if math.isinf(v):
+        return "∞"
+    return f"{math.ceil(v):,}" if v < 1e7 else f"{v:.1e}"
 
-    Accepts this module's format (``{"format": "mialaw-fits/1", "fits": [...]}``), a single fit
-    object or a list of them, or anything ``build_fits`` reads (a stage JSON, ``mialaw empirical
-    fit --json`` output).
-    """
-    path = SHIPPED_FITS if path is None else Path(path)
+
+# --------------------------------------------------------------------------- choosing a fit
+def check_prediction_fpr(fpr) -> float:
+    """The FPR as a float; ValueError "FPR must lie in (0, 1)" otherwise."""
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"fit file {path} does not exist") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"fit file {path} is not readable JSON ({err})") from None
-    if isinstance(data, dict) and data.get("format") == FORMAT:
-        items = data.get("fits", [])
-    elif isinstance(data, dict) and ("result" in data or "fit" in data):
-        items = build_fits([path])["fits"]
-    elif isinstance(data, dict):
-        items = [data]
-    elif isinstance(data, list):
-        items = data
-    else:
-        raise ValueError(f"fit file {path} holds neither fits nor a fit result")
-    fits = tuple(Regression.from_dict(d) for d in items if "error" not in d)
-    if not fits:
-        raise ValueError(f"fit file {path} holds no usable regression fit")
-    return fits
+        return float(check_fpr(fpr))
+    except (TypeError, ValueError):
+        raise ValueError(f"FPR must lie in (0, 1); got {fpr!r}") from None
 
 
 def select_fit(fits, *, fpr: float, attack: str = "lira_online", source=None) -> Regression:
-    """The fit of ``attack`` at ``fpr`` (from ``source``; default: the shipped default source, or
-    the only source there is)."""
-    fits = tuple(fits)
-    sources = sorted({f.source for f in fits})
+    """The fit of ``attack`` at ``fpr`` from ``source`` (default: the file's default source, the
+    one that transfers best; else the only source there is). ``fits``: a ``FitSet`` or fits."""
+    fpr = check_prediction_fpr(fpr)
+    fit_set = fits if isinstance(fits, FitSet) else FitSet(tuple(fits))
+    sources = fit_set.sources
     if source is None:
-        source = DEFAULT_SOURCE if DEFAULT_SOURCE in sources else sources[0]
-        if len(sources) > 1 and DEFAULT_SOURCE not in sources:
+        default = fit_set.default_source or FALLBACK_SOURCE
+        if default in sources:
+            source = default
+        elif len(sources) == 1:
+            source = sources[0]
+        else:
             raise ValueError(f"several fit sources {sources}; choose one with source=")
     if source not in sources:
         raise ValueError(f"unknown fit source {source!r}; allowed: {', '.join(sources)}")
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {ATTACKS}; got {attack!r}")
-    found = [
-        f for f in fits if f.source == source and f.attack == attack and math.isclose(f.fpr, fpr)
-    ]
+    mine = [f for f in fit_set.fits if f.source == source and f.attack == attack]
+    found = [f for f in mine if math.isclose(f.fpr, fpr)]
     if not found:
-        have = sorted({f.fpr for f in fits if f.source == source and f.attack == attack})
+        have = ", ".join(f"{a:g}" for a in sorted({f.fpr for f in mine})) or "none"
         raise ValueError(
-            f"no {attack} fit at FPR {fpr:g} in {source}; fitted FPRs: "
-            f"{', '.join(f'{a:g}' for a in have) or 'none'} (the regression is not interpolated "
-            "across FPR)"
+            f"no {attack} fit at FPR {fpr:g} in {source}; fitted FPRs: {have} (the regression "
+            "is not interpolated across FPR)"
         )
     return found[0]
 
 
-# --------------------------------------------------------------------------- predictions
 def _check(name, value, minimum, integer=False):
     v = value
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
@@ -291,67 +222,94 @@ def _outside(fit: Regression, shots=None, classes=None) -> bool:
     return bool(out)
 
 
-def _box(fit: Regression):
-    """The corners of the coefficients' box of intervals (the conservative fallback)."""
-    import itertools
-
-    return list(itertools.product(*fit.ci))
-
-
 def _resolve_fit(fit, fits_path, fpr, attack, source) -> Regression:
     if isinstance(fit, Regression):
         if not math.isclose(fit.fpr, fpr):
             raise ValueError(f"the given fit is at FPR {fit.fpr:g}, not {fpr:g}")
         return fit
-    return select_fit(load_fits(fits_path), fpr=fpr, attack=attack, source=source)
+    return select_fit(load_fit_set(fits_path), fpr=fpr, attack=attack, source=source)
 
 
+def _spread_half(reg: Regression, new_task: bool) -> float:
+    """The new-data-set spread's share of a box interval's half-width (normal quantile)."""
+    if not new_task or not reg.new_task_spread:
+        return 0.0
+    return float(stats.norm.ppf(0.5 + reg.level / 2) * reg.new_task_spread)
+
+
+def _method(reg: Regression, new_task: bool, fieller: bool) -> str:
+    if reg.covariance is not None:
+        what = "Fieller" if fieller else "band of the fitted plane"
+        text = f"{reg.level:.0%} {what} (coefficient covariance"
+    else:
+        text = f"per-coefficient {reg.level:.0%} intervals at their extremes (conservative"
+    if new_task and reg.new_task_spread:
+        text += (
+            f"; plus the spread between data sets, {reg.new_task_spread:.2f} in log10 (the larger "
+            "of the intercepts' spread and the held-out-by-data-set RMSE)"
+        )
+    return text + ")"
+
+
+# --------------------------------------------------------------------------- predictions
 def predict(
-    shots, classes, fpr, *, attack="lira_online", source=None, fit=None, fits_path=None
+    shots,
+    classes,
+    fpr,
+    *,
+    attack="lira_online",
+    source=None,
+    fit=None,
+    fits_path=None,
+    new_task: bool = True,
 ) -> tuple[Prediction, ...]:
     """Predicted TPR − FPR at each S in ``shots`` for C = ``classes`` at FPR ``fpr``.
 
     ``fit``: a ``Regression`` to use; else the fit of ``attack`` at ``fpr`` from ``fits_path``
-    (default: the shipped fits) and ``source``.
+    (default: the shipped fits) and ``source``. ``new_task``: the data set is not one of the
+    fit's, so the interval includes the between-task spread of the intercept (where known).
     """
-    from mialaw.theory.model import check_fpr
-
-    fpr = float(check_fpr(fpr))
+    fpr = check_prediction_fpr(fpr)
     classes = _check("classes", classes, 2, integer=True)
     values = np.atleast_1d(np.asarray(shots, dtype=object))
     if values.size == 0:
         raise ValueError("shots must hold at least one value")
     shots = [_check("shots", s, 1) for s in values]
     reg = _resolve_fit(fit, fits_path, fpr, attack, source)
+    widened = bool(new_task and reg.new_task_spread)
     out = []
     for s in shots:
-        x = math.log10(s)
-        z = math.log10(classes)
+        x, z = math.log10(s), math.log10(classes)
         if reg.covariance is not None:
-            lo, est, hi = (float(v) for v in reg.line(classes).band(x))
-            method = f"{reg.level:.0%} band of the fitted plane (coefficient covariance)"
+            lo, est, hi = (float(v) for v in reg.line(classes, new_task=new_task).band(x))
         else:
+            extra = _spread_half(reg, new_task)
             est = reg.coef[0] + reg.coef[1] * x + reg.coef[2] * z
-            ys = [b0 + bs * x + bc * z for b0, bs, bc in _box(reg)]
-            lo, hi = min(ys), max(ys)
-            method = (
-                f"per-coefficient {reg.level:.0%} intervals combined at their extremes "
-                "(no covariance stored: conservative)"
-            )
+            ys = [b0 + bs * x + bc * z for b0, bs, bc in itertools.product(*reg.ci)]
+            lo, hi = min(ys) - extra, max(ys) + extra
         cap = 1.0 - fpr
         adv = tuple(min(10.0**v, cap) for v in (lo, est, hi))
-        out.append(Prediction(s, classes, fpr, adv, method, reg.id, _outside(reg, s, classes)))
+        method = _method(reg, new_task, fieller=False)
+        out.append(
+            Prediction(s, classes, fpr, adv, method, reg.id, _outside(reg, s, classes), widened)
+        )
     return tuple(out)
 
 
 def shots_for(
-    target_advantage, classes, fpr, *, attack="lira_online", source=None, fit=None, fits_path=None
+    target_advantage,
+    classes,
+    fpr,
+    *,
+    attack="lira_online",
+    source=None,
+    fit=None,
+    fits_path=None,
+    new_task: bool = True,
 ) -> ShotsPrediction:
     """The S per class at which the predicted TPR − FPR at FPR ``fpr`` falls to
     ``target_advantage`` for C = ``classes``, with its interval (see the module docstring)."""
-    from mialaw.theory.model import check_fpr
-
-    fpr = float(check_fpr(fpr))
+    fpr = check_prediction_fpr(fpr)
     classes = _check("classes", classes, 2, integer=True)
     target = _check("target_advantage", target_advantage, 0)
     if not 0 < target < 1 - fpr:
@@ -360,30 +318,36 @@ def shots_for(
             f"got {target_advantage!r}"
         )
     reg = _resolve_fit(fit, fits_path, fpr, attack, source)
-    y = math.log10(target)
-    z = math.log10(classes)
+    y, z = math.log10(target), math.log10(classes)
     if reg.covariance is not None:
-        lo, est, hi = reg.line(classes).solve(y)
-        method = f"Fieller {reg.level:.0%} interval (coefficient covariance)"
+        lo, est, hi = reg.line(classes, new_task=new_task).solve(y)
     else:
-        est = (y - reg.coef[0] - reg.coef[2] * z) / reg.coef[1]
-        slopes = reg.ci[1]
-        if max(slopes) >= 0:  # the slope may be zero: S is not bounded above
-            xs = [(y - b0 - bc * z) / bs for b0, bs, bc in _box(reg) if bs < 0]
-            lo, hi = (min(xs) if xs else -math.inf), math.inf
-        else:
-            xs = [(y - b0 - bc * z) / bs for b0, bs, bc in _box(reg)]
-            lo, hi = min(xs), max(xs)
-        method = (
-            f"per-coefficient {reg.level:.0%} intervals combined at their extremes "
-            "(no covariance stored: conservative)"
-        )
+        lo, est, hi = _box_solve(reg, y, z, _spread_half(reg, new_task))
     if not reg.coef[1] < 0:
         est = math.inf
     shots = tuple(_shots(v) for v in (lo, est, hi))
     return ShotsPrediction(
-        target, classes, fpr, shots, method, reg.id, _outside(reg, shots[1], classes)
+        target,
+        classes,
+        fpr,
+        shots,
+        _method(reg, new_task, fieller=True),
+        reg.id,
+        _outside(reg, shots[1], classes),
+        bool(new_task and reg.new_task_spread),
     )
+
+
+def _box_solve(reg: Regression, y: float, z: float, extra: float):
+    """log10 S where the box of coefficients (intercepts widened by ``extra``) meets y."""
+    est = (y - reg.coef[0] - reg.coef[2] * z) / reg.coef[1]
+    (a_lo, a_hi), slopes, classes_ci = reg.ci
+    box = list(itertools.product((a_lo - extra, a_hi + extra), slopes, classes_ci))
+    if max(slopes) >= 0:  # the slope may be zero: S is not bounded above
+        xs = [(y - b0 - bc * z) / bs for b0, bs, bc in box if bs < 0]
+        return (min(xs) if xs else -math.inf), est, math.inf
+    xs = [(y - b0 - bc * z) / bs for b0, bs, bc in box]
+    return min(xs), est, max(xs)
 
 
 def _shots(log10_s: float) -> float:
@@ -395,166 +359,17 @@ def _shots(log10_s: float) -> float:
     return max(1.0, 10.0**log10_s)
 
 
-# --------------------------------------------------------------------------- building the file
-def _rows_rule_current(points, attack, fpr):
-    """The analysis' rule now: resolvable, detected, unsaturated; weighted by the point SEs."""
-    from mialaw.empirical.analysis import fit_rule
-
-    rows = [p for p in points if p["attack"] == attack and p["fpr"] == fpr]
-    if not rows or any("detected" not in p or "log10_advantage_se" not in p for p in rows):
-        return None
-    keep = fit_rule(rows, fpr)
-    rows = [p for p, k in zip(rows, keep) if k]
-    sigma = np.array([p["log10_advantage_se"] for p in rows], dtype=np.float64)
-    return rows, sigma
-
-
-def _rows_rule_v1(points, attack, fpr):
-    """The rule of the first analysis (stage format before bootstrap intervals): resolvable,
-    Clopper–Pearson lower bound above FPR, unsaturated; ordinary least squares."""
-    rows = [
-        p
-        for p in points
-        if p["attack"] == attack
-        and p["fpr"] == fpr
-        and p.get("resolvable")
-        and p.get("tpr_ci", [None])[0] is not None
-        and p["tpr_ci"][0] > fpr
-        and p["advantage"] is not None
-        and p["advantage"] < 0.9 * (1 - fpr)
-    ]
-    return rows, None
-
-
-def _refit(points, entry):
-    """Reproduce a stored regression from its points; (fit, rows, rule, covariance) or None."""
-    from mialaw.theory.fits import fit_linear
-
-    target = [entry["coefficients"][n]["estimate"] for n in NAMES]
-    for rule in (_rows_rule_current, _rows_rule_v1):
-        found = rule(points, entry["attack"], entry["fpr"])
-        if found is None:
-            continue
-        rows, sigma = found
-        if len(rows) != entry.get("n") or len(rows) < 4:
-            continue
-        X = np.array([[math.log10(p["shots"]), math.log10(p["classes"])] for p in rows])
-        y = np.log10([p["advantage"] for p in rows])
-        try:
-            fit = fit_linear(X, y, names=list(NAMES[1:]), sigma=sigma)
-        except ValueError:
-            continue
-        if not np.allclose(fit.coef, target, rtol=1e-8, atol=1e-10):
-            continue
-        A = np.column_stack([np.ones(len(rows)), X])
-        w = np.ones(len(rows)) if sigma is None else 1.0 / sigma**2
-        unscaled = np.linalg.inv(A.T @ (A * w[:, None]))
-        cov = fit.residual_std**2 * unscaled
-        if not np.allclose(np.sqrt(np.diag(cov)), fit.stderr, rtol=1e-8):
-            continue
-        # theory.fits gives Student-t intervals (residual dof) for weighted fits too, even when
-        # the reduced-χ² factor is 1: predictions use the same quantile.
-        known = False
-        name = "weighted, resolvable+detected+unsaturated" if sigma is not None else "OLS, v1"
-        return fit, rows, name, cov, known
-    return None
-
-
-def _source_name(path: Path, result: dict) -> str:
-    stem = path.stem.removeprefix("empirical-")
-    if stem == "combined":
-        return "all datasets"
-    label = result.get("label")
-    return str(label) if label and stem in ("summary", "") else stem
-
-
-def build_fits(paths) -> dict:
-    """The fits file (a dict in ``FORMAT``) from stage JSONs or ``empirical fit --json`` output.
-
-    Each regression entry is refitted from the stored points under the rule that reproduces its
-    coefficients (the current analysis' weighted rule, or the first analysis' OLS rule) to
-    recover the full covariance; an entry that cannot be reproduced is shipped without it (and
-    predictions then use its per-coefficient intervals conservatively).
-    """
-    fits = []
-    for path in map(Path, paths):
-        data = json.loads(path.read_text())
-        result = data.get("result", data)
-        points = result.get("points", [])
-        for entry in result.get("fit", {}).get("regression", []):
-            if "error" in entry or "coefficients" not in entry or entry.get("n", 0) < 4:
-                continue  # no fit, or no residual degree of freedom (no interval)
-            d = {
-                "source": _source_name(path, result),
-                "attack": entry["attack"],
-                "fpr": entry["fpr"],
-                "coefficients": {
-                    n: {"estimate": c["estimate"], "stderr": c.get("stderr"), "ci": c["ci"]}
-                    for n, c in entry["coefficients"].items()
-                },
-                "level": entry.get("level", 0.95),
-                "n": entry["n"],
-                "r2": entry.get("r2"),
-                "held_out_r2": entry.get("held_out_r2"),
-                "held_out_by": entry.get("held_out_by"),
-                "covariance": None,
-                "dof": entry["n"] - 3,
-                "scale_estimated": True,
-            }
-            found = _refit(points, entry)
-            prov = {
-                "file": path.name,
-                "analysis": data.get("config", {}).get("analysis")
-                if isinstance(data.get("config"), dict)
-                else None,
-                "stage_key": data.get("key"),
-            }
-            if found is not None:
-                fit, rows, rule, cov, known = found
-                d["covariance"] = cov.tolist()
-                d["scale_estimated"] = not known
-                prov |= {
-                    "fit_rule": rule,
-                    "datasets": sorted({p["dataset"] for p in rows}),
-                    "backbones": sorted({p["backbone"] for p in rows}),
-                    "classes": sorted({int(p["classes"]) for p in rows}),
-                    "shots_range": [
-                        min(p["shots"] for p in rows),
-                        max(p["shots"] for p in rows),
-                    ],
-                    "models": sorted({int(p["models"]) for p in rows if "models" in p}),
-                    "seeds": sorted({int(p["seeds"]) for p in rows if "seeds" in p}),
-                }
-            else:
-                prov["fit_rule"] = "not reproduced from the stored points: no covariance"
-            d["provenance"] = prov
-            fits.append(d)
-    if not fits:
-        raise ValueError(f"no regression fits found in {[str(p) for p in paths]}")
-    return {
-        "format": FORMAT,
-        "model": "log10(TPR - FPR) = b0 + bS*log10(S) + bC*log10(C), per attack and FPR",
-        "fits": fits,
-    }
-
-
-def write_fits(paths, out) -> Path:
-    """``build_fits(paths)`` written to ``out`` (atomically)."""
-    import os
-
-    out = Path(out)
-    text = json.dumps(build_fits(paths), indent=1)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, out)
-    return out
-
-
-if __name__ == "__main__":  # python -m mialaw.empirical.predict STAGE.json... --out FILE
-    import argparse
-
+def main(argv=None) -> None:
+    """python -m mialaw.empirical.predict STAGE.json... [--tasks STAGE.json...] --out FILE"""
     parser = argparse.ArgumentParser(description="build the shipped regression fits file")
-    parser.add_argument("stages", nargs="+")
+    parser.add_argument("stages", nargs="+", help="stage JSONs whose regressions are shipped")
+    parser.add_argument(
+        "--tasks", nargs="*", default=(), help="stage JSONs of the tasks (the transfer measure)"
+    )
     parser.add_argument("--out", default=str(SHIPPED_FITS))
-    args = parser.parse_args()
-    print(write_fits(args.stages, args.out))
+    args = parser.parse_args(argv)
+    print(write_fits(args.stages, args.out, tasks=args.tasks))
+
+
+if __name__ == "__main__":
+    main()

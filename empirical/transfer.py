@@ -28,7 +28,7 @@ from scipy import stats
 
 from mialaw.theory.fits import LinearFit, fit_linear
 
-from .analysis import fit_rule, regression_inputs
+from .run_fits import fit_rule, regression_inputs
 
 __all__ = [
     "GROUPINGS",
@@ -295,14 +295,15 @@ def task_intercepts(points, attack: str, fpr: float, level: float = 0.95) -> Tas
 
 
 def transfer_study(points, level: float = 0.95) -> dict:
-    """Per attack and FPR: held out by task, by backbone and by C; each task's own fit on the
-    others; the per-task intercept model. JSON-ready (errors recorded, never raised)."""
+    """Per attack and FPR: held out by task, by data set (every backbone of it at once), by
+    backbone and by C; each task's own fit on the others; the per-task intercept model.
+    JSON-ready (errors recorded, never raised)."""
     out = []
     for attack, fpr in sorted({(p["attack"], p["fpr"]) for p in points}):
         entry = {"attack": attack, "fpr": fpr}
         rows = fit_points(points, attack, fpr)
         entry["tasks"] = sorted({task_of(p) for p in rows})
-        for by in ("task", "backbone", "classes"):
+        for by in ("task", "dataset", "backbone", "classes"):
             try:
                 entry[f"by_{by}"] = leave_one_out(points, attack, fpr, by, level).to_dict()
             except ValueError as err:

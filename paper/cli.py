@@ -28,7 +28,7 @@ SUBCOMMANDS = {
     "empirical": ("mialaw.paper.empirical_cli", "LiRA/RMIA against real fine-tuned classifiers"),
     "reproduce": ("mialaw.paper.reproduce", "run the whole study and write every figure and table"),
     "audit": ("mialaw.paper.audit_cli", "audit your own data: exposure now, shots needed"),
-    "predict": ("mialaw.empirical.predict_cli", "predict TPR at (S, C, FPR) from a fitted law"),
+    "predict": ("mialaw.paper.predict_cli", "predict TPR at (S, C, FPR) from a fitted law"),
 }
 
 

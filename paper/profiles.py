@@ -183,40 +183,47 @@ HELD_OUT_BACKBONES = tuple(
 )
 SHADOW_COUNTS = (16, 64, 256)
 
-# Transfer tasks for the regression held out by task (issue 21): digits through Lite0 (its 8×8
-# images resized to 224 px like Fashion-MNIST's) and Fashion-MNIST's class groups (tops, shoes,
-# other; the rule is fixed in mialaw.empirical.image_loaders), each with C = 2, a middle C and
-# the whole group. LiRA only (offline and online): the regression's attacks. Digits has about 178
-# images per class: 3 seed blocks of 59, so pools overlap from S = 32 (S = 64 is the limit).
-# The groups use 768 images per class: disjoint seed blocks of 256 = 2·S at S = 128 (the grid
-# stops there to fit the computing time; Fashion-MNIST itself goes to 256).
-TRANSFER_TASKS = (
-    _empirical(
-        "digits-lite0",
+
+# Transfer tasks for the regression held out by task (issue 21): digits through EfficientNet-Lite0
+# and Lite1 (its 8×8 images resized to the backbone's resolution like Fashion-MNIST's 28×28 ones)
+# and Fashion-MNIST's class groups (tops, shoes, other; the rule is fixed in
+# mialaw.empirical.image_loaders), each with C = 2, a middle C and the whole group. LiRA only
+# (offline and online): the regression's attacks. Digits has about 178 images per class: 3 seed
+# blocks of 59, so pools overlap from S = 32 (S = 64 is the limit). The groups use 768 images per
+# class: disjoint seed blocks of 256 = 2·S at S = 128 (the grid stops there to fit the computing
+# time; Fashion-MNIST itself goes to 256).
+def _transfer_tasks(lite: int) -> tuple[EmpiricalSpec, ...]:
+    backbone = f"efficientnet-lite{lite}"
+    digits = _empirical(
+        f"digits-lite{lite}",
         "digits",
-        "efficientnet-lite0",
+        backbone,
         (2, 5, 10),
         _geometric(6),
         64,
         3,
         role="transfer",
         attacks=("lira",),
-    ),
-) + tuple(
-    _empirical(
-        f"fashion-mnist-{group}-lite0",
-        f"fashion-mnist-{group}",
-        "efficientnet-lite0",
-        classes,
-        _geometric(7),
-        64,
-        3,
-        role="transfer",
-        attacks=("lira",),
-        dataset_options={"max_per_class": 768},
     )
-    for group, classes in (("shoes", (2, 3)), ("other", (2, 3)), ("tops", (2, 3, 4)))
-)
+    groups = tuple(
+        _empirical(
+            f"fashion-mnist-{group}-lite{lite}",
+            f"fashion-mnist-{group}",
+            backbone,
+            classes,
+            _geometric(7),
+            64,
+            3,
+            role="transfer",
+            attacks=("lira",),
+            dataset_options={"max_per_class": 768},
+        )
+        for group, classes in (("shoes", (2, 3)), ("other", (2, 3)), ("tops", (2, 3, 4)))
+    )
+    return (digits,) + groups
+
+
+TRANSFER_TASKS = _transfer_tasks(0) + _transfer_tasks(1)
 
 # The mechanism experiments (science.md section 5): what makes the real slopes steeper than -1/2.
 # Each repeats the large-S run (C = 2, S to 2,048, 6 seeds, the same candidates and keep matrices

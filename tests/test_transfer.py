@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from synthetic_points import BETA_C, BETA_S, INTERCEPTS, synthetic_points
 
 from mialaw.empirical.transfer import (
     leave_one_out,
@@ -15,36 +16,6 @@ from mialaw.empirical.transfer import (
     task_of,
     transfer_study,
 )
-
-BETA_S, BETA_C = -0.6, 0.3
-INTERCEPTS = {"a": -0.3, "b": -0.6, "c": 0.0, "d": -0.5}  # no point saturates (fit_rule)
-
-
-def synthetic_points(noise=0.03, seed=0, intercepts=INTERCEPTS):
-    """Points of four tasks sharing β_S and β_C with their own β_0, plus noise of known σ."""
-    rng = np.random.default_rng(seed)
-    points = []
-    for task, b0 in intercepts.items():
-        for classes in (2, 3, 5):
-            for shots in (4, 8, 16, 32, 64, 128):
-                y = b0 + BETA_S * math.log10(shots) + BETA_C * math.log10(classes)
-                se = noise * (1 + 0.5 * rng.random())
-                y += se * rng.standard_normal()
-                points.append(
-                    {
-                        "dataset": task,
-                        "backbone": "net",
-                        "classes": classes,
-                        "shots": shots,
-                        "attack": "lira_online",
-                        "fpr": 0.01,
-                        "advantage": 10**y,
-                        "log10_advantage_se": se,
-                        "resolvable": True,
-                        "detected": True,
-                    }
-                )
-    return points
 
 
 def design(points):
