@@ -41,21 +41,20 @@ from mialaw.empirical.learners import get_learner, learner_names
 from mialaw.empirical.plots import plot_run
 from mialaw.empirical.store import DamagedCell, read_only
 from mialaw.paper import bridge_cli, interchange_cli
+from mialaw.paper.cli_options import (
+    DEFAULT_FPR,
+    add_classes,
+    add_data_dir,
+    add_fpr,
+    add_json,
+    add_no_progress,
+    add_out,
+    add_shots,
+    key_value,
+)
 from mialaw.paper.executors import add_executor_arguments, executor_for
 from mialaw.paper.lock import writing
 from mialaw.paper.resources import check_memory, empirical_run_bytes
-
-
-def _option(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--option takes KEY=VALUE; got {text!r}")
-    key, value = text.split("=", 1)
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    return key, value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--dataset", required=True, help="fashion-mnist, digits, gaussian, cifar10…")
     run.add_argument("--backbone", default="pixels", help="efficientnet-lite0, pixels, identity…")
-    run.add_argument("--classes", type=int, nargs="+", required=True, metavar="C")
-    run.add_argument("--shots", type=int, nargs="+", required=True, metavar="S")
+    add_classes(run, required=True)
+    add_shots(run, required=True)
     run.add_argument(
         "--shadows",
         type=int,
@@ -81,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="shadow models per target (even, >= 4); M + 2 models are trained per cell",
     )
     run.add_argument("--seeds", type=int, default=1, metavar="K")
-    run.add_argument("--fpr", type=float, nargs="+", default=[0.1, 0.01, 0.001], metavar="A")
+    add_fpr(run, default=DEFAULT_FPR)
     run.add_argument("--attack", nargs="+", choices=["lira", "rmia"], default=["lira", "rmia"])
     run.add_argument("--head", choices=["linear", "mlp"], default="linear")
     run.add_argument("--hidden", type=int, default=128, help="MLP hidden units")
@@ -100,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--centre", choices=["mean", "median"], default="mean")
     run.add_argument(
         "--option",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -114,18 +113,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--learner-setting",
         "--film",  # the first learner with settings; kept as an alias
         dest="learner_settings",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="a setting of the chosen learner (repeatable; e.g. FiLM's epochs=3)",
     )
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    run.add_argument("--data-dir", default=None)
+    add_data_dir(run)
     run.add_argument("--cache-dir", default=None)
-    run.add_argument("--out", required=True, help="run directory (resumed if it exists)")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.add_argument("--no-progress", action="store_true")
+    add_out(run, required=True, help="run directory (resumed if it exists)")
+    add_json(run)
+    add_no_progress(run)
     add_executor_arguments(run)
     run.set_defaults(handler=_run)
 
@@ -141,10 +140,10 @@ def _add_fit(sub) -> None:
         description="Pool run directories: TPR at FPR, power laws, regression with held-out R².",
     )
     fit.add_argument("dirs", nargs="+", metavar="DIR")
-    fit.add_argument("--fpr", type=float, nargs="+", default=None, metavar="A")
+    add_fpr(fit)
     fit.add_argument("--attack", nargs="+", choices=["lira", "rmia"], default=None)
     fit.add_argument("--plot-dir", default=None, help="also write the plots here")
-    fit.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(fit)
     fit.set_defaults(handler=_fit)
 
 

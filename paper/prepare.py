@@ -83,8 +83,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def tasks_for(plan, runner, spec, device: str) -> list[tuple[str, str, dict]]:
-    """The helper's tasks: every simulated stage and image run of ``plan`` that will compute."""
+def tasks_for(plan, runner, spec, run_options: dict) -> list[tuple[str, str, dict]]:
+    """The helper's tasks: every simulated stage and image run of ``plan`` that will compute;
+    ``run_options`` (the device, the data folder) complete each image run's configuration."""
 
     sims = {f"simulate-{s.label}": s.options for s in spec.simulations}
     emps = {f"empirical-{e.label}": e.options for e in spec.empirical}
@@ -95,7 +96,7 @@ def tasks_for(plan, runner, spec, device: str) -> list[tuple[str, str, dict]]:
         if name in sims:
             tasks.append((name, "simulate", sims[name]))
         elif name in emps and not _cheap_features(emps[name], FEATURE_SPACE):
-            tasks.append((name, "features", emps[name] | {"device": device}))
+            tasks.append((name, "features", emps[name] | run_options))
     return sorted(tasks, key=lambda task: task[1] != "simulate")  # kernels first
 
 

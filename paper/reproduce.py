@@ -18,6 +18,8 @@ import argparse
 import importlib.util
 import sys
 import time
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from mialaw.empirical.datasets import FEATURE_SPACE
@@ -26,6 +28,7 @@ from . import mechanism_stage as mech
 from . import stage_costs as cost
 from . import stage_functions as fn
 from . import study_stages as study
+from .cli_options import add_data_dir
 from .executors import add_executor_arguments, check_options, executor_for
 from .outputs import write_outputs
 from .prepare import Warmup, tasks_for
@@ -46,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", choices=("auto", "cpu", "cuda"), help="for the empirical part"
     )
+    add_data_dir(parser)
     parser.add_argument("--force", action="store_true", help="recompute finished stages")
     parser.add_argument(
         "--skip",
@@ -67,6 +71,7 @@ def _main(args) -> int:
             args.profile,
             args.out,
             device=args.device,
+            data_dir=args.data_dir,
             force=args.force,
             skip=tuple(args.skip),
             executor=executor,
@@ -112,6 +117,7 @@ def reproduce(
     out=DEFAULT_OUT,
     *,
     device: str = "auto",
+    data_dir=None,
     force: bool = False,
     skip: tuple[str, ...] = (),
     stream=None,
@@ -121,17 +127,32 @@ def reproduce(
 
     ``executor`` (None: serial, in this process) runs the simulated S-points and the empirical
     cells, e.g. a Dask client's ``get_executor()``; the results do not depend on it. ``out`` is
-    locked for the whole run (ValueError if another run holds it).
+    locked for the whole run (ValueError if another run holds it). ``data_dir`` (None: each
+    dataset's installed or cached copy) is where the empirical stages read their datasets; it is
+    not part of a stage's configuration (the same data give the same cells wherever they lie).
     """
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
     out = Path(out)
     with folder_lock(out):
-        return _reproduce(profile, out, device, force, skip, stream, executor)
+        where = Where(device, None if data_dir is None else str(data_dir))
+        return _reproduce(profile, out, where, force, skip, stream, executor)
 
 
-def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -> Report:
+@dataclass(frozen=True)
+class Where:
+    """Where the empirical stages run and read their data (not part of any stage's key)."""
+
+    device: str = "auto"
+    data_dir: str | None = None
+
+    def options(self) -> dict:
+        """RunConfig options: the device, and the data folder when one is given."""
+        return {"device": self.device} | ({"data_dir": self.data_dir} if self.data_dir else {})
+
+
+def _reproduce(profile: str, out: Path, where: Where, force, skip, stream, executor) -> Report:
     spec = PROFILES[profile]
     out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stderr
@@ -145,14 +166,14 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
             '(pip install -e ".[empirical]")'
         )
         print(f"note: {report.notes[-1]}", file=stream)
-    plan, needs = _plan(spec, out, device, skip, with_empirical, executor)
+    plan, needs = _plan(spec, out, where, skip, with_empirical, executor)
     _plan_study(spec, out, skip, with_empirical, executor, report.results, plan, needs)
     remove_temporaries(out)  # left by killed runs; we hold the folder's lock
     runner = StageRunner(out, total=len(plan) + 1, stream=stream, force=force)
     print_plan(runner, plan, profile, stream)
 
     # Serial runs fill the cold caches (kernels, features) in a helper process meanwhile.
-    warm_tasks = tasks_for(plan, runner, spec, device) if executor is None else []
+    warm_tasks = tasks_for(plan, runner, spec, where.options()) if executor is None else []
     with Warmup(warm_tasks) as warm:
         _run_plan(runner, plan, needs, report, stream, warm)
     report.timings = dict(runner.timings)
@@ -168,7 +189,7 @@ def _reproduce(profile: str, out: Path, device, force, skip, stream, executor) -
     return report
 
 
-def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
+def _plan(spec, out: Path, where: Where, skip, with_empirical: bool, executor):
     """The stages to run, in order, as (name, config, compute, estimate_s), and which stages
     each one needs ({name: {names}})."""
 
@@ -184,13 +205,15 @@ def _plan(spec, out: Path, device, skip, with_empirical: bool, executor):
             estimate = cost.simulation(sim.options)
             plan.append((f"simulate-{sim.label}", sim.options, compute, *estimate))
     configs = {
-        emp.label: emp.options | {"device": device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
+        emp.label: emp.options | {"device": where.device, "analysis": fn.EMPIRICAL_ANALYSIS_VERSION}
         for emp in spec.empirical
     }
     if with_empirical:
         for emp in spec.empirical:
             run_dir = out / "runs" / emp.label
-            compute = lambda e=emp, d=run_dir: fn.empirical(e, d, device, executor=executor)  # noqa: E731
+            # The data folder enters the run's configuration, not the stage's key.
+            located = replace(emp, options=emp.options | where.options())
+            compute = partial(fn.empirical, located, run_dir, where.device, executor=executor)
             estimate = cost.empirical(emp.options)
             plan.append((f"empirical-{emp.label}", configs[emp.label], compute, *estimate))
     # The regression across datasets (the published model is judged leaving a dataset out):

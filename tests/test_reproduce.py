@@ -41,7 +41,7 @@ def test_warmup_helper_compiles_a_stage_in_the_background_and_says_so():
     runner = StageRunner(Path("/nonexistent"), total=1, stream=io.StringIO(), force=True)
     plan = [(f"simulate-{s.label}", s.options) for s in smoke.simulations]
     plan += [(f"empirical-{e.label}", e.options) for e in smoke.empirical]
-    tasks = tasks_for(plan, runner, smoke, "cpu")
+    tasks = tasks_for(plan, runner, smoke, {"device": "cpu"})
     assert [t[0] for t in tasks] == ["simulate-oracle", "simulate-lira-16"]  # pixels: no task
     with Warmup(tasks[:1]) as warm:
         warm.wait("empirical-digits-pixels")  # not a task: returns at once
@@ -152,12 +152,10 @@ def test_committed_paper_agrees_with_committed_tables():
     tables_dir = PAPER / "tables"
     if not (PAPER / "paper.md").exists():
         pytest.fail("paper/paper.md is missing: run `mialaw reproduce --profile full --out paper`")
-    tables = load_tables(tables_dir)
-    derivation = json.loads((PAPER / "stages" / "derive.json").read_text())["result"]
-    from mialaw.paper.outputs import paper_extra
+    from mialaw.paper.outputs import load_stage_results, paper_text
 
-    extra = table_extra(PAPER) | paper_extra("full", derivation)
-    want = render(TEMPLATE.read_text(), tables, extra)
+    full = rp.PROFILES["full"]
+    want = paper_text(load_stage_results(PAPER, full), full, PAPER, out_name="paper")
     assert (PAPER / "paper.md").read_text() == want
 
 
