@@ -156,7 +156,11 @@ def headline(report) -> list[str]:
                 continue
             line = _needed_line(report, n)
             if open_:
-                line += f" For {', '.join(label(m.attack) for m in open_)}: {NOT_DETERMINED}."
+                names = ", ".join(label(m.attack) for m in open_)
+                line += (
+                    f" For {names} the S needed is {NOT_DETERMINED}: the S above holds for "
+                    f"{label(n.attack)} only."
+                )
             if unfitted:
                 line += f" No fit for {', '.join(label(m.attack) for m in unfitted)}."
             lines.append(line)
