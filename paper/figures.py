@@ -7,9 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from mialaw.empirical.attacks import law_attacks
+from mialaw.empirical.cell_summary import summarize_cell
+from mialaw.empirical.cells import read_cell, read_settings
+from mialaw.empirical.config import RunConfig, cell_name
 from mialaw.empirical.figure_axes import figure_legend, mark_empty, readable_log_ticks
+from mialaw.theory.metrics import roc_curve
 
 from .run_selection import empirical_results, headline_run
+from .study_tables import shadow_rows
 
 ATTACK_NAMES = law_attacks()  # {name: label} of the attacks the law tables and figures show
 
@@ -215,8 +220,6 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
 def _cells(results, out: Path, labels=None):
     """(label, name, arrays, config) of the cells of each empirical run's configuration under
     OUT/runs/ (never a glob: cells of an earlier, larger sweep are not read)."""
-    from mialaw.empirical.cells import read_cell, read_settings
-    from mialaw.empirical.config import RunConfig, cell_name
 
     for res in empirical_results(results):
         if labels is not None and res["label"] not in labels:
@@ -234,7 +237,6 @@ def _cells(results, out: Path, labels=None):
 
 def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) -> list[Path]:
     """Per-example vulnerability against the gradient norm and the theory's predictor."""
-    from mialaw.empirical.cell_summary import summarize_cell
 
     plt = pyplot()
     headline = headline_run(results)
@@ -273,8 +275,6 @@ def per_example_figure(results: dict, fpr: float, out: Path, runs_root: Path) ->
 def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     """Log-log ROC curves of LiRA online (all target models pooled), headline run, C = 2, seed 0,
     one curve per S."""
-    from mialaw.empirical.cell_summary import summarize_cell
-    from mialaw.theory.metrics import roc_curve
 
     plt = pyplot()
     run = headline_run(results)
@@ -417,7 +417,6 @@ def local_slope_figure(results: dict, fprs, out: Path) -> list[Path]:
 
 def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
     """LiRA's fitted slope against the number of shadow models M, real beside simulated."""
-    from .study_tables import shadow_rows
 
     rows = [r for r in shadow_rows(results) if r["fpr"] == fpr and r["slope"] is not None]
     if not rows:
