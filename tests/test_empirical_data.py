@@ -277,6 +277,26 @@ def test_imagefolder_runs_through_the_sweep_with_data_dir(tmp_path, capsys):
     assert ds.images[ds.labels == 1].min() >= 100 > ds.images[ds.labels == 0].max() - 28
 
 
+def test_digits_reach_a_pretrained_backbone_as_fashion_mnist_does(tmp_path):
+    """8 × 8 digits go through the same preprocessing as 28 × 28 Fashion-MNIST (grayscale
+    replicated, resized to the backbone's resolution), and the sweep's features are the backbone
+    applied to the first images of each class."""
+    from mialaw.empirical.backbones import get_backbone
+    from mialaw.empirical.features import get_features
+
+    backbone = get_backbone("efficientnet-lite0", device="cpu", resolution=32)
+    digits = load_dataset("digits", classes=2)
+    x_digits = backbone.normalised(digits.images[:3]).numpy()
+    x_fashion = backbone.normalised(np.zeros((3, 28, 28), dtype=np.uint8)).numpy()
+    assert x_digits.shape == x_fashion.shape == (3, 3, 32, 32)
+    assert np.array_equal(x_digits[:, 0], x_digits[:, 1])  # grayscale on every channel
+    features = get_features(
+        "digits", backbone, classes=2, max_per_class=3, cache_dir=tmp_path, progress=False
+    )
+    pool = digits.images[first_per_class(digits.labels, 3)]
+    np.testing.assert_allclose(features.features, backbone.extract(pool).numpy(), rtol=1e-5)
+
+
 def test_imagefolder_without_data_dir_says_so(tmp_path):
     from mialaw.empirical.experiment import RunConfig, run_sweep
 
