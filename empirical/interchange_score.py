@@ -192,8 +192,8 @@ def score_arrays(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {list(PRESETS)}; got {preset!r}")
     keep, stats, pop = arrays.keep, arrays.stats, arrays.population_stats
-    scoring = scoring_of(keep, targets, rotation)
     try:
+        scoring = scoring_of(keep, targets, rotation)
         scores = _lira(keep, stats, scoring, preset)
         if pop is not None:
             scores["rmia"] = _project(

@@ -213,7 +213,7 @@ def regression_figure(results: dict, out: Path) -> list[Path]:
         ylabel="observed log10(TPR − FPR)",
         title=f"{res['label']}: held-out regression (LiRA offline)",
     )
-    ax.legend(fontsize=5, loc="upper left")
+    ax.legend(fontsize=6, loc="upper left")
     return save_figure(fig, out, "regression_held_out")
 
 
@@ -453,7 +453,7 @@ def shadow_figure(results: dict, out: Path, fpr: float = 0.01) -> list[Path]:
     ax.set(xscale="log", xlabel="shadow models M", ylabel=f"slope at FPR {fpr:g}")
     ax.set_xticks([16, 64, 256], ["16", "64", "256"])
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return save_figure(fig, out, "shadows")
 
 
