@@ -1,5 +1,6 @@
-"""Figure of the regression held out by task: each task's measured log10(TPR − FPR) against the
-value predicted by the fit to the other tasks (stage ``regression-tasks``)."""
+"""Figure of the regression held out by task: each data set's measured log10(TPR − FPR) against
+the value predicted by the fit to the other data sets (every backbone it was seen through left
+out with it; stage ``regression-tasks``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from .transfer_stage import STAGE
 __all__ = ["transfer_figure", "write_transfer_figures"]
 
 ATTACKS = (("lira_online", "online LiRA"), ("lira_offline", "offline LiRA"))
+# Each data set left out with every backbone it was seen through: a data set that is not ours.
+BY = "dataset"
 
 
-def _panel(ax, entry: dict) -> None:
-    held_out = [h for h in entry.get("by_task", {}).get("held_out", []) if "error" not in h]
+def _panel(ax, entry: dict, colours) -> None:
+    held_out = [h for h in entry.get(f"by_{BY}", {}).get("held_out", []) if "error" not in h]
     values = []
     for i, held in enumerate(held_out):
         r2 = "n/a" if held["r2"] is None else f"{held['r2']:.2f}"
         ax.plot(
-            held["predicted"], held["observed"], "o", ms=3, color=f"C{i % 10}",
+            held["predicted"], held["observed"], "o", ms=3, color=colours(i % 10),
             label=f"{held['group']} (R² {r2})",
         )  # fmt: skip
         values += held["predicted"] + held["observed"]
@@ -30,7 +33,7 @@ def _panel(ax, entry: dict) -> None:
 
 
 def transfer_figure(results: dict, out: Path, task_set: str = "pretrained") -> list[Path]:
-    """Predicted against measured per held-out task, online and offline LiRA × every FPR."""
+    """Predicted against measured per held-out data set, online and offline LiRA × every FPR."""
     entries = (results.get(STAGE) or {}).get(task_set, {}).get("regressions", [])
     by_key = {(e["attack"], e["fpr"]): e for e in entries}
     fprs = sorted({fpr for _, fpr in by_key}, reverse=True)
@@ -43,13 +46,13 @@ def transfer_figure(results: dict, out: Path, task_set: str = "pretrained") -> l
     for i, (attack, name) in enumerate(ATTACKS):
         for j, fpr in enumerate(fprs):
             ax = axes[i, j]
-            _panel(ax, by_key.get((attack, fpr), {}))
-            pooled = by_key.get((attack, fpr), {}).get("by_task", {}).get("held_out_r2")
+            _panel(ax, by_key.get((attack, fpr), {}), plt.get_cmap("tab10"))
+            pooled = by_key.get((attack, fpr), {}).get(f"by_{BY}", {}).get("held_out_r2")
             text = "" if pooled is None else f", held-out R² {pooled:.2f}"
             ax.set_title(f"{name}, FPR {fpr:g}{text}", fontsize=8)
-            ax.set_xlabel("predicted log10(TPR − FPR), task left out")
+            ax.set_xlabel("predicted log10(TPR − FPR), data set left out")
             ax.set_ylabel("measured log10(TPR − FPR)")
-    fig.suptitle(f"Leave one task out ({task_set} tasks)", fontsize=9)
+    fig.suptitle(f"Leave one data set out, every backbone of it ({task_set} tasks)", fontsize=9)
     return save_figure(fig, out, f"regression_tasks_{task_set}")
 
 
