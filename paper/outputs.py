@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from .answer import answer_extra
 from .figures import write_figures
 from .mechanism_figures import write_mechanism_figures
-from .render import render_paper
+from .render import (
+    COMPLETE_PROFILES,
+    TEMPLATE,
+    RunContext,
+    load_tables,
+    render,
+    render_paper,
+    table_extra,
+)
 from .run_selection import tag_roles
+from .section_claims import section_extra
 from .tables import write_tables
 
 
@@ -22,21 +33,73 @@ def _derivation_markdown(derive: dict) -> str:
     return "\n".join(lines)
 
 
-def paper_extra(profile_name: str, derive: dict | None) -> dict:
-    """The non-table values of paper.md: the profile and the exported derivation."""
-    extra = {"profile": profile_name}
-    if derive:
-        extra["derivation"] = _derivation_markdown(derive)
-        verified = sum(s["verified"] for s in derive["steps"])
-        extra["derivation_tally"] = f"{verified} of {len(derive['steps'])} steps verified"
+def derivation_extra(derive: dict | None) -> dict:
+    """The exported derivation and its tally (none when the stage was skipped)."""
+    if not derive:
+        return {}
+    verified = sum(s["verified"] for s in derive["steps"])
+    return {
+        "derivation": _derivation_markdown(derive),
+        "derivation_tally": f"{verified} of {len(derive['steps'])} steps verified",
+    }
+
+
+def skip_notes_text(notes) -> str:
+    """The stages this run skipped, each with reproduce's reason (empty when none)."""
+    skipped = [n for n in notes if " skipped" in n]
+    if not skipped:
+        return ""
+    return "**Not computed in this run:**\n\n" + "\n".join(f"* {n}" for n in skipped) + "\n"
+
+
+def paper_extra(
+    results: dict, profile, out: Path, notes=(), *, out_name: str | None = None
+) -> dict:
+    """The named values of paper.md: the command that wrote it (``--out out_name``, default
+    ``out``), what it skipped, the derivation, and every sentence built from the run
+    (``answer``, ``section_claims``); reads the tables already written under ``out/tables``."""
+    tables = load_tables(Path(out) / "tables")
+    extra = {"profile": profile.name, "out": out_name or str(out)}
+    extra["skip_notes"] = skip_notes_text(notes)
+    extra |= derivation_extra(results.get("derive"))
+    extra |= answer_extra(results, tables, profile, notes)
+    extra |= section_extra(results, tables, profile, notes)
     return extra
 
 
-def write_outputs(results: dict, profile, out: Path) -> list[Path]:
+STUDY_STAGES = ("shadows-simulated", "shadows", "regression-backbones", "mechanism")
+
+
+def load_stage_results(out: Path, profile) -> dict:
+    """The stage results stored under ``out/stages`` that ``profile`` runs, in the order
+    ``reproduce`` computes them (to re-render a finished run without computing anything)."""
+    order = ["derive", "theory"]
+    order += [f"simulate-{s.label}" for s in profile.simulations]
+    order += [f"empirical-{e.label}" for e in profile.empirical] + ["empirical-combined"]
+    order += list(STUDY_STAGES)
+    stages = Path(out) / "stages"
+    return {
+        name: json.loads((stages / f"{name}.json").read_text())["result"]
+        for name in order
+        if (stages / f"{name}.json").exists()
+    }
+
+
+def paper_text(results: dict, profile, out: Path, notes=(), *, out_name: str | None = None) -> str:
+    """paper.md's text for the tables and figures already under ``out`` (nothing written)."""
+    results = tag_roles(results, profile)
+    extra = table_extra(Path(out)) | paper_extra(results, profile, out, notes, out_name=out_name)
+    strict = profile.name in COMPLETE_PROFILES and not notes
+    context = RunContext(frozenset(results), tuple(notes), Path(out), strict)
+    return render(TEMPLATE.read_text(), load_tables(Path(out) / "tables"), extra, context=context)
+
+
+def write_outputs(results: dict, profile, out: Path, notes=()) -> list[Path]:
+    """Every artifact of ``results`` under ``out``; ``notes``: reproduce's notes of the stages it
+    skipped ("STAGE skipped: why"), which the paper reports where those stages' text would be."""
     out = Path(out)
     results = tag_roles(results, profile)  # tables and figures read the runs by their role
     written: list[Path] = []
-    extra = paper_extra(profile.name, results.get("derive"))
     if "derive" in results:
         d = results["derive"]
         for name, text in (("derivation.txt", d["text"]), ("derivation.tex", d["latex"])):
@@ -45,5 +108,6 @@ def write_outputs(results: dict, profile, out: Path) -> list[Path]:
     written += write_tables(results, profile, out)
     written += write_figures(results, profile, out)
     written += write_mechanism_figures(results, profile, out)
-    written.append(render_paper(out, extra))
+    extra = paper_extra(results, profile, out, notes)
+    written.append(render_paper(out, extra, stages=set(results), notes=notes))
     return written

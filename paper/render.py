@@ -4,7 +4,19 @@ A placeholder ``{{TABLE: col=value; col=value | FIELD}}`` finds the single row o
 ``tables/TABLE.csv`` whose columns equal the given values (numbers compared as numbers) and
 prints FIELD. FIELD is a column name, or ``slope_ci`` ("−0.50 [−0.53, −0.47]", from slope,
 ci_low, ci_high), or another estimate with its interval (``INTERVAL_FIELDS``). ``{{name}}``
-(no table) prints a value the caller supplies.
+(no table) prints a value the caller supplies (the sentences built from the run: ``claims``).
+
+A part of the text that needs runs a profile may not have sits in a block::
+
+    <!-- needs: empirical-fashion-mnist-lite0-c2-large, mechanism, figures/gaps.png -->
+    ...
+    <!-- end -->
+
+Each need is a stage name (a glob: ``simulate-lira-*`` is met by any such stage) or a file under
+the output folder. A block whose needs are met is printed; one whose needs are not is left out,
+or, when a need was skipped by this run (a note ``"STAGE skipped: why"`` from ``reproduce``),
+replaced by one sentence saying which run is absent and why. ``<!-- without: NEED -->`` prints
+its block only when the need is *not* met (the smaller profile's version of a passage).
 
 A placeholder that resolves to nothing is an error, never a silent "n/a": a table that does not
 exist, a filter or field that names no column, filters that match no row or several rows, a
@@ -12,15 +24,14 @@ exist, a filter or field that names no column, filters that match no row or seve
 exists but holds no value (an unresolvable measurement; the tables write null as an empty cell)
 prints "n/a": the measurement is part of the study, it just has no number.
 
-Only the full profile runs every source the text cites. A smaller profile (smoke, quick) renders
-the same template with ``strict=False``: a placeholder whose table or row that run did not produce
-(a source outside the profile, a skipped stage) prints NOT_RUN instead, while template mistakes (a
-field or filter column the table does not have, an ambiguous match) stay errors.
+The full profile runs every block's needs: with ``strict`` (the default for COMPLETE_PROFILES
+when nothing was skipped) a block whose needs are not met is an error, not a shorter paper.
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import math
 import re
 from dataclasses import dataclass
@@ -31,7 +42,6 @@ NAMED_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 TEMPLATE = Path(__file__).with_name("paper.template.md")
 
 NULL = "n/a"  # a row that exists with an empty cell: the tables' null (e.g. an unresolvable TPR)
-NOT_RUN = "not in this run"  # strict=False only: the run produced no such table, row or value
 # The profiles whose tables hold every row the template cites: their paper must resolve fully.
 COMPLETE_PROFILES = ("full",)
 # Fields made of several columns: the estimate and its interval.
@@ -83,7 +93,8 @@ def _same(cell: str, wanted: str) -> bool:
         return cell.strip() == wanted.strip()
 
 
-def _fmt(value: str, digits: int = 2) -> str:
+def format_number(value: str, digits: int = 2) -> str:
+    """A table cell as the paper prints it (null: n/a; counts with thousands separators)."""
     if value in ("", None):
         return NULL
     try:
@@ -145,7 +156,7 @@ class Query:
         return matches[0]
 
     def value(self, row: dict) -> str:
-        estimate, *interval = (_fmt(row[c]) for c in self.field_columns())
+        estimate, *interval = (format_number(row[c]) for c in self.field_columns())
         return f"{estimate} [{interval[0]}, {interval[1]}]" if interval else estimate
 
 
@@ -171,8 +182,8 @@ def load_tables(tables_dir: Path) -> dict:
 class _Filler:
     """Replaces placeholders one by one, collecting every failure for a single error."""
 
-    def __init__(self, tables: dict, extra: dict, strict: bool):
-        self.tables, self.extra, self.strict = tables, extra, strict
+    def __init__(self, tables: dict, extra: dict):
+        self.tables, self.extra = tables, extra
         self.problems: list[str] = []
 
     def _fail(self, match: re.Match, reason: str) -> str:
@@ -183,29 +194,82 @@ class _Filler:
         try:
             query = Query.parse(*match.group(1, 2, 3))
             return query.value(query.row(self.tables))
-        except MissingRow as missing:
-            return NOT_RUN if not self.strict else self._fail(match, str(missing))
-        except ValueError as error:
-            return self._fail(match, str(error))
+        except (MissingRow, ValueError) as problem:
+            return self._fail(match, str(problem))
 
     def named(self, match: re.Match) -> str:
         if match.group(1) in self.extra:
             return str(self.extra[match.group(1)])
-        return NOT_RUN if not self.strict else self._fail(match, "no value was supplied")
+        return self._fail(match, "no value was supplied")
 
 
-def render(template: str, tables: dict, extra: dict | None = None, *, strict: bool = True) -> str:
-    """Fill every placeholder; ``{{name}}`` (no table) takes ``extra[name]``.
+@dataclass(frozen=True)
+class RunContext:
+    """What one reproduction computed, for the template's blocks: the stage results it holds,
+    the notes of the stages it skipped ("STAGE skipped: why"), its output folder (for file
+    needs), and whether every block must be printed (``strict``)."""
 
-    Raises ValueError listing every placeholder that does not resolve (see the module's rules;
-    ``strict=False`` prints NOT_RUN for tables, rows and values the run did not produce)."""
-    filler = _Filler(tables, extra or {}, strict)
+    stages: frozenset[str]
+    notes: tuple[str, ...] = ()
+    out: Path | None = None
+    strict: bool = False
+
+    def met(self, need: str) -> bool:
+        if "/" in need:
+            return self.out is not None and (self.out / need).exists()
+        return any(fnmatch.fnmatchcase(stage, need) for stage in self.stages)
+
+    def skip_notes(self, need: str) -> list[str]:
+        """The notes of skipped stages that ``need`` names."""
+        return [
+            note
+            for note in self.notes
+            if " skipped" in note and fnmatch.fnmatchcase(note.split(" skipped", 1)[0], need)
+        ]
+
+
+BLOCK = re.compile(
+    r"<!--\s*(needs|without):\s*([^>]*?)\s*-->[ \t]*\n?(.*?)<!--\s*end\s*-->[ \t]*\n?",
+    re.DOTALL,
+)
+
+
+def _block(match: re.Match, context: RunContext, problems: list[str]) -> str:
+    kind, needs, body = match.group(1), match.group(2), match.group(3)
+    needs = [n.strip() for n in needs.split(",") if n.strip()]
+    unmet = [n for n in needs if not context.met(n)]
+    if kind == "without":
+        return "" if not unmet else body
+    if not unmet:
+        return body
+    notes = [note for need in unmet for note in context.skip_notes(need)]
+    if notes:  # the profile runs it, this run skipped it: say so once, with the reason
+        notes = list(dict.fromkeys(notes))
+        return f"*Not computed in this run: {'; '.join(notes)}*\n\n"
+    if context.strict:
+        problems.append(f"a block needs {', '.join(unmet)}, which this run did not compute")
+    return ""
+
+
+def render(
+    template: str, tables: dict, extra: dict | None = None, *, context: RunContext | None = None
+) -> str:
+    """Fill every block and placeholder; ``{{name}}`` (no table) takes ``extra[name]``.
+
+    ``context`` (None: every block's needs count as met) says which runs exist. Raises ValueError
+    listing every placeholder that does not resolve and, in a strict context, every block whose
+    needs are not met."""
+    blocks: list[str] = []
+    if context is not None:
+        template = BLOCK.sub(lambda m: _block(m, context, blocks), template)
+    filler = _Filler(tables, extra or {})
     text = PLACEHOLDER.sub(filler.table, template)
     text = NAMED_PLACEHOLDER.sub(filler.named, text)
-    if filler.problems:
-        listing = "\n  ".join(filler.problems)
-        raise ValueError(f"{len(filler.problems)} placeholder(s) do not resolve:\n  {listing}")
-    return text
+    problems = filler.problems + blocks
+    if problems:
+        listing = "\n  ".join(problems)
+        raise ValueError(f"{len(problems)} placeholder(s) or block(s) do not resolve:\n  {listing}")
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
 def table_extra(out: Path) -> dict:
@@ -220,32 +284,37 @@ def table_extra(out: Path) -> dict:
 FIGURE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 
 
-def _figure_links(text: str, out: Path, profile: str, strict: bool) -> str:
-    """Every figure link points at a file the run wrote: a link to a missing figure is an error
-    in a complete profile and, in a smaller one, a sentence saying the profile did not draw it."""
+def check_figure_links(text: str, out: Path) -> None:
+    """Every figure link points at a file the run wrote (a figure a run may not draw sits in a
+    block that needs it)."""
     missing = [m.group(2) for m in FIGURE_LINK.finditer(text) if not (out / m.group(2)).exists()]
-    if missing and strict:
+    if missing:
         raise ValueError(f"paper.md links figures the run did not write: {missing}")
 
-    def replace(match: re.Match) -> str:
-        if (out / match.group(2)).exists():
-            return match.group(0)
-        return f"*({match.group(1)}: not drawn by the {profile} profile, whose runs it needs.)*"
 
-    return FIGURE_LINK.sub(replace, text)
-
-
-def render_paper(out: Path, extra: dict | None = None, *, strict: bool | None = None) -> Path:
+def render_paper(
+    out: Path,
+    extra: dict | None = None,
+    *,
+    stages=None,
+    notes=(),
+    strict: bool | None = None,
+) -> Path:
     """Write OUT/paper.md from the template and OUT/tables/*.csv.
 
-    ``strict`` defaults to whether ``extra["profile"]`` is one of COMPLETE_PROFILES: a smaller
-    profile does not run every source the text cites."""
+    ``stages``: the names of the stage results this run holds (None: every block is printed);
+    ``notes``: reproduce's notes of skipped stages. ``strict`` defaults to whether
+    ``extra["profile"]`` is one of COMPLETE_PROFILES and nothing was skipped."""
     extra = extra or {}
+    out = Path(out)
     if strict is None:
-        strict = extra.get("profile") in COMPLETE_PROFILES
-    tables = load_tables(Path(out) / "tables")
-    text = render(TEMPLATE.read_text(), tables, table_extra(Path(out)) | extra, strict=strict)
-    text = _figure_links(text, Path(out), extra.get("profile", "this"), strict)
-    path = Path(out) / "paper.md"
+        strict = extra.get("profile") in COMPLETE_PROFILES and not notes
+    context = None
+    if stages is not None:
+        context = RunContext(frozenset(stages), tuple(notes), out, strict)
+    tables = load_tables(out / "tables")
+    text = render(TEMPLATE.read_text(), tables, table_extra(out) | extra, context=context)
+    check_figure_links(text, out)
+    path = out / "paper.md"
     path.write_text(text)
     return path

@@ -183,7 +183,7 @@ def _reproduce(profile: str, out: Path, where: Where, force, skip, stream, execu
     print(f"[{len(plan) + 1}/{len(plan) + 1}] figures and tables", file=stream, flush=True)
 
     begun = time.perf_counter()
-    report.artifacts = write_outputs(report.results, spec, out)
+    report.artifacts = write_outputs(report.results, spec, out, notes=report.notes)
     report.timings["figures and tables"] = time.perf_counter() - begun
     report.seconds = time.perf_counter() - start
     return report

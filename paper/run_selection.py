@@ -10,6 +10,7 @@ __all__ = [
     "KIND_OF_ROLE",
     "empirical_results",
     "headline_run",
+    "primary_run",
     "result_set",
     "tag_roles",
 ]
@@ -58,6 +59,7 @@ def empirical_results(results: dict, *, kind: str = "main") -> list[dict]:
 
 
 # The DP table's run, by name: the largest-S Fashion-MNIST run, else the main one, else digits.
+# The paper names the run it took (a fallback is never printed as Fashion-MNIST's).
 HEADLINE_RUNS = ("fashion-mnist-lite0-c2-large", "fashion-mnist-lite0", "digits-pixels")
 
 
@@ -70,3 +72,9 @@ def headline_run(results: dict) -> dict | None:
 def result_set(res: dict) -> ResultSet:
     """A run's stage result as typed records (points and power laws selected by field)."""
     return ResultSet.from_json(res)
+
+
+def primary_run(results: dict) -> dict | None:
+    """The first run of role "main" (the profile's order): the run whose fits section 7 tabulates
+    and whose per-example correlations it quotes."""
+    return next((res for res in empirical_results(results) if res.get("role") == "main"), None)

@@ -5,16 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from mialaw.paper.outputs import paper_extra
+from mialaw.paper.outputs import derivation_extra, load_stage_results, paper_text
+from mialaw.paper.profiles import PROFILES
 from mialaw.paper.render import (
-    NOT_RUN,
     NULL,
-    TEMPLATE,
+    RunContext,
     load_tables,
     lookup,
     render,
     render_paper,
-    table_extra,
 )
 
 PAPER = Path(__file__).resolve().parent.parent / "paper"
@@ -70,51 +69,110 @@ def test_an_existing_row_without_a_value_prints_the_null_marker():
     assert interval == f"{NULL} [{NULL}, {NULL}]"
 
 
-def test_not_strict_marks_what_the_profile_did_not_run_but_still_rejects_template_mistakes():
-    template = "{{slopes: source=digits; fpr=0.1 | slope}} {{film: fpr=0.1 | slope}} {{derivation}}"
-    assert render(template, _tables(), strict=False) == " ".join([NOT_RUN] * 3)
-    for mistake in ("{{slopes: source=sim; fpr=0.1 | slop}}", "{{slopes: source=twice | slope}}"):
-        with pytest.raises(ValueError, match="do not resolve"):
-            render(mistake, _tables(), strict=False)
+BLOCKS = """A
+<!-- needs: empirical-big, figures/law.png -->
+B {{slopes: source=digits; fpr=0.1 | slope}}
+<!-- end -->
+<!-- without: empirical-big -->
+C
+<!-- end -->
+D
+"""
+
+
+def test_a_block_whose_runs_are_absent_is_left_out_and_its_placeholders_never_read(tmp_path):
+    (tmp_path / "figures").mkdir()
+    context = RunContext(frozenset({"theory"}), (), tmp_path)
+    assert render(BLOCKS, _tables(), context=context) == "A\nC\nD\n"
+
+
+def test_a_block_whose_run_was_skipped_says_so_in_one_sentence(tmp_path):
+    note = "empirical-big skipped: data not found; apt-get install big"
+    context = RunContext(frozenset({"theory"}), (note, "unrelated note"), tmp_path)
+    text = render(BLOCKS, _tables(), context=context)
+    assert text.startswith("A\n*Not computed in this run: empirical-big skipped: data not found")
+    assert "B " not in text and "unrelated" not in text
+
+
+def test_a_block_whose_needs_are_met_must_resolve(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "law.png").write_bytes(b"png")
+    context = RunContext(frozenset({"empirical-big"}), (), tmp_path)
+    with pytest.raises(ValueError, match="source=digits"):  # no such row: an error, not a blank
+        render(BLOCKS, _tables(), context=context)
+    tables = _tables() | {"slopes": [SLOPE | {"source": "digits"}]}
+    assert render(BLOCKS, tables, context=context) == "A\nB −0.50\nD\n"
+
+
+def test_glob_needs_and_strict_contexts(tmp_path):
+    template = "<!-- needs: simulate-lira-* -->\nL\n<!-- end -->\n"
+    assert render(template, {}, context=RunContext(frozenset({"simulate-lira-16"}))) == "L\n"
+    assert render(template, {}, context=RunContext(frozenset({"simulate-oracle"}))) == ""
+    with pytest.raises(ValueError, match="needs simulate-lira-"):
+        render(template, {}, context=RunContext(frozenset(), strict=True))
 
 
 def test_an_empty_table_still_knows_its_columns(tmp_path):
     (tmp_path / "film.csv").write_text("attack,fpr,head_slope\n")
     tables = load_tables(tmp_path)
-    assert render("{{film: fpr=0.1 | head_slope}}", tables, strict=False) == NOT_RUN
+    with pytest.raises(ValueError, match="no row of table film"):
+        render("{{film: fpr=0.1 | head_slope}}", tables)
     with pytest.raises(ValueError, match="no column 'film_slop'"):
-        render("{{film: fpr=0.1 | film_slop}}", tables, strict=False)
+        render("{{film: fpr=0.1 | film_slop}}", tables)
 
 
-def test_render_paper_is_strict_for_the_full_profile_only(tmp_path, monkeypatch):
+def test_render_paper_is_strict_for_the_full_profile_unless_a_stage_was_skipped(
+    tmp_path, monkeypatch
+):
     (tmp_path / "tables").mkdir()
-    (tmp_path / "tables" / "slopes.csv").write_text("source,fpr,slope\nsim,0.1,-0.5\n")
     template = tmp_path / "template.md"
-    template.write_text("{{profile}}: {{slopes: source=digits; fpr=0.1 | slope}}\n")
+    template.write_text("{{profile}}\n<!-- needs: mechanism -->\nM\n<!-- end -->\n")
     monkeypatch.setattr("mialaw.paper.render.TEMPLATE", template)
-    path = render_paper(tmp_path, {"profile": "smoke"})
-    assert path.read_text() == f"smoke: {NOT_RUN}\n"
-    with pytest.raises(ValueError, match="source=digits"):
-        render_paper(tmp_path, {"profile": "full"})
+    path = render_paper(tmp_path, {"profile": "smoke"}, stages={"theory"})
+    assert path.read_text() == "smoke\n"
+    with pytest.raises(ValueError, match="needs mechanism"):
+        render_paper(tmp_path, {"profile": "full"}, stages={"theory"})
+    notes = ("mechanism skipped: it needs empirical-x",)
+    text = render_paper(tmp_path, {"profile": "full"}, stages={"theory"}, notes=notes).read_text()
+    assert "Not computed in this run: mechanism skipped" in text
 
 
 def test_the_template_resolves_fully_on_the_committed_tables():
+    """The full profile prints every block (strict) from the committed stages and tables."""
+    full = PROFILES["full"]
+    text = paper_text(load_stage_results(PAPER, full), full, PAPER, out_name="paper")
+    assert "{{" not in text and "not in this run" not in text and "<!--" not in text
+    assert "Not computed in this run" not in text
+    assert "`mialaw reproduce --profile full --out paper`" in text
+
+
+def test_derivation_extra_counts_the_verified_steps():
     derivation = json.loads((PAPER / "stages" / "derive.json").read_text())["result"]
-    extra = table_extra(PAPER) | paper_extra("full", derivation)
-    text = render(TEMPLATE.read_text(), load_tables(PAPER / "tables"), extra, strict=True)
-    assert "{{" not in text and NOT_RUN not in text
+    extra = derivation_extra(derivation)
+    steps = derivation["steps"]
+    assert (
+        extra["derivation_tally"]
+        == f"{sum(s['verified'] for s in steps)} of {len(steps)} steps verified"
+    )
+    assert derivation_extra(None) == {}
 
 
 def test_a_link_to_a_figure_the_run_did_not_draw(tmp_path, monkeypatch):
-    """Never a dangling figure link: a sentence in a smaller profile, an error in the full one."""
+    """Never a dangling figure link: a figure a run may not draw sits in a block that needs it;
+    an unguarded link to a missing file is an error in every profile."""
     (tmp_path / "tables").mkdir()
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "law.png").write_bytes(b"png")
     template = tmp_path / "template.md"
-    template.write_text("![Law](figures/law.png)\n![Bridge](figures/bridge.png)\n")
+    template.write_text(
+        "![Law](figures/law.png)\n<!-- needs: figures/bridge.png -->\n"
+        "![Bridge](figures/bridge.png)\n<!-- end -->\n"
+    )
     monkeypatch.setattr("mialaw.paper.render.TEMPLATE", template)
-    text = render_paper(tmp_path, {"profile": "quick"}).read_text()
-    assert "![Law](figures/law.png)" in text
-    assert "figures/bridge.png" not in text and "Bridge: not drawn by the quick profile" in text
-    with pytest.raises(ValueError, match="bridge.png"):
-        render_paper(tmp_path, {"profile": "full"})
+    text = render_paper(tmp_path, {"profile": "quick"}, stages=set()).read_text()
+    assert text == "![Law](figures/law.png)\n"
+    with pytest.raises(ValueError, match="figures/bridge.png"):
+        render_paper(tmp_path, {"profile": "full"}, stages=set())
+    template.write_text("![Bridge](figures/bridge.png)\n")
+    with pytest.raises(ValueError, match="links figures the run did not write"):
+        render_paper(tmp_path, {"profile": "quick"}, stages=set())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mialaw.paper import reproduce as rp
-from mialaw.paper.render import TEMPLATE, load_tables, lookup, render, table_extra
+from mialaw.paper.render import lookup
 from mialaw.paper.stages import StageRunner
 
 PAPER = Path(rp.__file__).parent
@@ -148,8 +148,7 @@ def test_interrupted_stage_leaves_no_result(tmp_path):
 
 
 def test_committed_paper_agrees_with_committed_tables():
-    """Every number in paper/paper.md is what the template gives on paper/tables/*.csv."""
-    tables_dir = PAPER / "tables"
+    """paper/paper.md is what the template gives on paper/stages and paper/tables/*.csv."""
     if not (PAPER / "paper.md").exists():
         pytest.fail("paper/paper.md is missing: run `mialaw reproduce --profile full --out paper`")
     from mialaw.paper.outputs import load_stage_results, paper_text
