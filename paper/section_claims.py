@@ -304,12 +304,41 @@ def film_extra(results: dict, tables: dict) -> dict:
             f"FiLM's fitted slope is {steeper} than the head's on the same cells, but their "
             "intervals overlap"
         )
+    bare = sorted(
+        {
+            float(r["fpr"])
+            for r in tables.get("film", [])
+            if number(r, "film_ci_low") is None and number(r, "head_ci_low") is None
+        },
+        reverse=True,
+    )
+    unresolved = (
+        f"At FPR {listing(fpr_text(f) for f in bare)} neither learner has enough unsaturated, "
+        "detected points for an interval."
+        if bare
+        else "Both learners have an interval at every FPR."
+    )
     return {
+        "film_unresolved": unresolved,
         "film_setting": film.describe(),
         "film_models": film.models,
         "film_max_shots": f"{max(film.shots):,}",
         "film_claim": claim,
     }
+
+
+def lambda_extra(results: dict) -> dict:
+    """The L2 strengths the head runs used, read from their results, and whether Table λ exists."""
+    strengths = sorted(
+        {float(r["weight_decay"]) for r in empirical_results(results) if "weight_decay" in r}
+    )
+    setting = "λ = " + listing(f"{v:g}" for v in strengths) if strengths else "no head was trained"
+    if len(strengths) > 1:
+        setting += " in this run's main runs"
+    note = ""
+    if empirical_results(results, kind="lambda"):
+        note = "; Table λ shows how the slope moves with λ"
+    return {"lambda_setting": setting, "lambda_note": note}
 
 
 def limits_text(results: dict) -> str:
@@ -331,6 +360,7 @@ def section_extra(results: dict, tables: dict, profile, notes) -> dict:
         | primary_extra(results, tables)
         | large_extra(results)
         | film_extra(results, tables)
+        | lambda_extra(results)
         | {
             "runs_table": runs_table(results, notes),
             "regression_text": regression_text(tables),
@@ -338,5 +368,9 @@ def section_extra(results: dict, tables: dict, profile, notes) -> dict:
             "agree_text": agree_text(results, tables),
             "dp_text": dp_text(results, tables),
             "limits_text": limits_text(results),
+            "saturation_cuts": listing(
+                f"{c:g}" for c in sorted({float(r["cut"]) for r in tables.get("saturation", [])})
+            )
+            or "none",
         }
     )
