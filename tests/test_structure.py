@@ -32,9 +32,6 @@ MODULE_STRING = re.compile(r"mialaw(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")
 PENDING_FUNCTION_IMPORTS: set[str] = set()
 # Modules still over MAX_MODULE_LINES.
 PENDING_LONG_MODULES: set[str] = set()
-# String imports (module -> module named by a string) left out of the cycle test: the learner
-# registry names its built-in learners, which import the registry back.
-PENDING_STRING_IMPORTS: set[tuple[str, str]] = set()
 # The derivation is a sequence of steps, each a statement and its sympy check; these functions
 # are lists of such steps (one line of builder calls per step) and read best whole, in order.
 STEP_LISTS = {
@@ -111,13 +108,8 @@ def module_imports(module: str, source: str) -> dict[str, list[int]]:
     edges: dict[str, list[int]] = {}
     for node in ast.walk(ast.parse(source)):
         for target, line in _targets(module, node) + _string_targets(module, node):
-            if (module, target) not in PENDING_STRING_IMPORTS or not _is_string(node):
-                edges.setdefault(target, []).append(line)
+            edges.setdefault(target, []).append(line)
     return edges
-
-
-def _is_string(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant)
 
 
 def import_graph() -> dict[str, dict[str, list[int]]]:
@@ -389,6 +381,45 @@ def test_functions_import_only_what_defers_a_heavy_package():
     still = {str(MODULES[m].relative_to(ROOT)) for m, _, _ in function_level_imports(sources)}
     done = PENDING_FUNCTION_IMPORTS - still
     assert not done, f"no longer pending (remove from PENDING_FUNCTION_IMPORTS): {sorted(done)}"
+
+
+def private_imports(module: str, source: str) -> list[tuple[int, str]]:
+    """(line, name) of every private name (``_x``, not ``__x__``) that ``source`` imports from
+    another package module: a name private to a module is used by that module only."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom) or not _absolute(module, node).startswith("mialaw"):
+            continue
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__"):
+                found.append((node.lineno, f"{_absolute(module, node)}.{alias.name}"))
+    return found
+
+
+def test_private_imports_are_found():
+    source = (
+        "from .exact import _log_ndtr_diff, log_ndtr_diff\n"
+        "from mialaw.empirical.film import __all__\n"  # a dunder is not private
+        "import numpy as _np\n"  # not the package's
+        "from numpy import _core\n"
+        "def f():\n"
+        "    from ..simulate.sweep import _log10_se\n"
+    )
+    assert private_imports("mialaw.theory.average", source) == [
+        (1, "mialaw.theory.exact._log_ndtr_diff"),
+        (6, "mialaw.simulate.sweep._log10_se"),
+    ]
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for module, path in MODULES.items()
+        for line, name in private_imports(module, path.read_text())
+    ]
+    assert not found, "private names imported across modules (make them public):\n" + "\n".join(
+        found
+    )
 
 
 def long_modules() -> dict[str, int]:
