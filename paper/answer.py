@@ -59,7 +59,9 @@ def scope(results: dict, profile_name: str, notes) -> str:
         f"Answered by this {profile_name} run: the headline run is `{settings.label}` "
         f"({settings.describe()}); {PUBLISHED}."
     )
-    if settings.dataset != "fashion-mnist" and any("fashion-mnist" in n for n in notes):
+    if settings.dataset != "fashion-mnist" and any(
+        n.startswith("empirical-fashion-mnist") for n in notes
+    ):
         text += (
             " Fashion-MNIST was not computed (see the notes above), so the headline is "
             f"`{settings.label}`, not Fashion-MNIST."

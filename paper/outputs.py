@@ -52,6 +52,18 @@ def skip_notes_text(notes) -> str:
     return "**Not computed in this run:**\n\n" + "\n".join(f"* {n}" for n in skipped) + "\n"
 
 
+def absence_notes(results: dict, profile, notes=()) -> tuple[str, ...]:
+    """``notes`` and, for every empirical run of ``profile`` that has no result and no note (a
+    re-rendered run, ``--skip empirical``), a note saying so: the paper names every absent run."""
+    noted = {n.split(" skipped", 1)[0] for n in notes if " skipped" in n}
+    extra = tuple(
+        f"{name} skipped: this run holds no result for it (the stage was skipped or failed)"
+        for name in (f"empirical-{e.label}" for e in profile.empirical)
+        if name not in results and name not in noted
+    )
+    return tuple(notes) + extra
+
+
 def paper_extra(
     results: dict, profile, out: Path, notes=(), *, out_name: str | None = None
 ) -> dict:
@@ -88,6 +100,7 @@ def load_stage_results(out: Path, profile) -> dict:
 def paper_text(results: dict, profile, out: Path, notes=(), *, out_name: str | None = None) -> str:
     """paper.md's text for the tables and figures already under ``out`` (nothing written)."""
     results = tag_roles(results, profile)
+    notes = absence_notes(results, profile, notes)
     extra = table_extra(Path(out)) | paper_extra(results, profile, out, notes, out_name=out_name)
     strict = profile.name in COMPLETE_PROFILES and not notes
     context = RunContext(frozenset(results), tuple(notes), Path(out), strict)
@@ -108,6 +121,7 @@ def write_outputs(results: dict, profile, out: Path, notes=()) -> list[Path]:
     written += write_tables(results, profile, out)
     written += write_figures(results, profile, out)
     written += write_mechanism_figures(results, profile, out)
+    notes = absence_notes(results, profile, notes)
     extra = paper_extra(results, profile, out, notes)
     written.append(render_paper(out, extra, stages=set(results), notes=notes))
     return written

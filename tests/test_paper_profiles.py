@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mialaw.paper.outputs import paper_extra
+from mialaw.paper.outputs import paper_text
 from mialaw.paper.profiles import PROFILES
-from mialaw.paper.render import render_paper
 from mialaw.paper.run_selection import tag_roles
 from mialaw.paper.tables import write_tables
 
@@ -41,12 +40,10 @@ FASHION_NOTES = (
 
 
 def _render(results: dict, profile, out: Path, notes=()) -> str:
-    """Tables and paper.md (no figures: the blocks that need one are left out)."""
+    """Tables and paper.md's text (no figures: the blocks that need one are left out)."""
     out.mkdir(parents=True, exist_ok=True)
-    tagged = tag_roles(results, profile)
-    write_tables(tagged, profile, out)
-    extra = paper_extra(tagged, profile, out, notes)
-    return render_paper(out, extra, stages=set(results), notes=notes).read_text()
+    write_tables(tag_roles(results, profile), profile, out)
+    return paper_text(results, profile, out, notes)
 
 
 def _quick_results(without_fashion: bool) -> dict:
@@ -152,6 +149,17 @@ def test_quick_without_fashion_mnist_says_so_and_never_prints_digits_as_fashion(
     assert "fashion-mnist-lite0" not in text.replace("empirical-fashion-mnist-lite0", "")
     dp = next(line for line in _answer(text).splitlines() if "DP equivalence" in line)
     assert "`digits-pixels`'s fitted C = 2" in dp
+
+
+def test_a_run_absent_without_a_note_is_still_named(tmp_path):
+    """Re-rendered without reproduce's notes, the quick paper still says Fashion-MNIST's run is
+    absent and does not print digits as Fashion-MNIST."""
+    out = tmp_path / "results"
+    text = _render(_quick_results(True), PROFILES["quick"], out)
+    _check_common(text, out)
+    _check_headline(text, out, "digits-pixels")
+    assert "empirical-fashion-mnist-lite0 skipped: this run holds no result" in text
+    assert "Fashion-MNIST was not computed" in _answer(text)
 
 
 def test_smoke_paper_of_the_session_run(smoke):
