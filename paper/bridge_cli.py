@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 
 from mialaw.empirical.bridge import bridge
-from mialaw.empirical.cells import damaged_message
-from mialaw.empirical.store import DamagedCell, read_only
 from mialaw.paper.cli_options import add_classes, add_fpr, add_json
+from mialaw.paper.run_reading import reading
 
 
 def add_subcommand(sub) -> None:
@@ -52,17 +51,14 @@ def _bridge(args) -> int:
         raise ValueError(f"--resamples must be >= 100; got {args.resamples}")
     if args.intervals < 0 or 0 < args.intervals < 20:
         raise ValueError(f"--intervals must be 0 (none) or >= 20; got {args.intervals}")
-    try:
-        with read_only():  # a read command: a damaged cell is reported, never removed
-            result = bridge(
-                args.run,
-                args.from_shots,
-                classes=args.classes,
-                fpr=args.fpr,
-                resamples=args.resamples,
-                intervals=args.intervals,
-            )
-    except DamagedCell as err:
-        raise ValueError(damaged_message([args.run]) or str(err)) from None
+    with reading([args.run]):
+        result = bridge(
+            args.run,
+            args.from_shots,
+            classes=args.classes,
+            fpr=args.fpr,
+            resamples=args.resamples,
+            intervals=args.intervals,
+        )
     print(json.dumps(result.to_json()) if args.json else result.table())
     return 0

@@ -34,12 +34,10 @@ import json
 import os
 from pathlib import Path
 
-from mialaw.empirical import cells
 from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.empirical.learners import get_learner, learner_names
 from mialaw.empirical.plots import plot_run
-from mialaw.empirical.store import DamagedCell, read_only
 from mialaw.paper import bridge_cli, interchange_cli
 from mialaw.paper.cli_options import (
     DEFAULT_FPR,
@@ -55,6 +53,7 @@ from mialaw.paper.cli_options import (
 from mialaw.paper.executors import add_executor_arguments, executor_for
 from mialaw.paper.lock import writing
 from mialaw.paper.resources import check_memory, empirical_run_bytes
+from mialaw.paper.run_reading import reading
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,11 +215,8 @@ def _quiet(quiet: bool):
 
 
 def _fit(args) -> int:
-    try:
-        with read_only():  # a read command: a damaged cell is reported, never removed
-            result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
-    except DamagedCell as err:
-        raise ValueError(cells.damaged_message(args.dirs) or str(err)) from None
+    with reading(args.dirs):  # a read command: a damaged cell is reported, never removed
+        result = fit_runs(args.dirs, attacks=args.attack, fpr=args.fpr)
     if args.plot_dir:
         plot_run(result, args.plot_dir)
     _print(result, args.json)
