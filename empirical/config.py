@@ -17,6 +17,7 @@ from mialaw.empirical import attacks as attack_registry
 from mialaw.empirical.datasets import FEATURE_SPACE
 from mialaw.empirical.learners import get_learner
 from mialaw.theory.model import check_fpr
+from mialaw.theory.validation import check_choice, check_int, check_ints
 
 __all__ = ["FORMAT", "HEADS", "NOT_CELL_SETTINGS", "RunConfig", "cell_name"]
 
@@ -38,32 +39,6 @@ NOT_CELL_SETTINGS = {
     "data_dir": "where the data lie",
     "cache_dir": "where the features are cached",
 }
-
-
-def _ints(name, values, minimum):
-    vals = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
-    if not vals:
-        raise ValueError(f"{name} must not be empty")
-    out = []
-    for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ValueError(f"{name} must be integers >= {minimum}; got {values!r}")
-        out.append(int(v))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} must not repeat values; got {values!r}")
-    return tuple(sorted(out))
-
-
-def _int(name, value, minimum, why=""):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{why}; got {value!r}")
-    return int(value)
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -163,20 +138,22 @@ class RunConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
 
     def _check_sampling(self):
-        self._set("classes", _ints("classes", self.classes, 2))
-        self._set("shots", _ints("shots", self.shots, 1))
+        self._set("classes", check_ints("classes", self.classes, 2))
+        self._set("shots", check_ints("shots", self.shots, 1))
         # A target's M shadows hold M/2 IN and M/2 OUT models of every example; a variance
         # needs >= 2 of each (one value per example leaves no within-example spread to pool).
-        shadows = _int("shadows", self.shadows, 4, " (>= 2 IN and 2 OUT shadows per example)")
+        shadows = check_int(
+            "shadows", self.shadows, 4, why=" (>= 2 IN and 2 OUT shadows per example)"
+        )
         if shadows % 2:
             raise ValueError(
                 f"shadows must be even (half IN and half OUT for every example); got {shadows}"
             )
         self._set("shadows", shadows)
-        self._set("seeds", _int("seeds", self.seeds, 1))
-        self._set("rmia_population", _int("rmia_population", self.rmia_population, 10))
+        self._set("seeds", check_int("seeds", self.seeds, 1))
+        self._set("rmia_population", check_int("rmia_population", self.rmia_population, 10))
         if self.targets is not None:
-            targets = _int("targets", self.targets, 1)
+            targets = check_int("targets", self.targets, 1)
             if targets > self.models:
                 raise ValueError(
                     f"targets must be at most the cell's M + 2 = {self.models} models; "
@@ -194,8 +171,8 @@ class RunConfig:
         if not attacks or any(a not in families for a in attacks):
             raise ValueError(f"attacks must be among {tuple(families)}; got {self.attacks!r}")
         self._set("attacks", tuple(a for a in families if a in attacks))
-        _choice("variance", self.variance, ("per-example", "global"))
-        _choice("centre", self.centre, ("mean", "median"))
+        check_choice("variance", self.variance, ("per-example", "global"))
+        check_choice("centre", self.centre, ("mean", "median"))
         if not 0 <= float(self.rmia_a) <= 1:
             raise ValueError(f"rmia_a must lie in [0, 1]; got {self.rmia_a!r}")
         self._set("rmia_a", float(self.rmia_a))
@@ -212,9 +189,9 @@ class RunConfig:
         self._set("attack_settings", completed)
 
     def _check_training(self):
-        _choice("head", self.head, HEADS)
-        self._set("hidden", _int("hidden", self.hidden, 1))
-        self._set("threads", _int("threads", self.threads, 1))
+        check_choice("head", self.head, HEADS)
+        self._set("hidden", check_int("hidden", self.hidden, 1))
+        self._set("threads", check_int("threads", self.threads, 1))
         wd = float(self.weight_decay)
         if not np.isfinite(wd) or wd <= 0:
             raise ValueError(f"weight_decay must be a finite number > 0; got {self.weight_decay!r}")
@@ -223,7 +200,7 @@ class RunConfig:
         if self.standardize is None:  # feature-space data keep their origin (the model's)
             self._set("standardize", self.dataset.lower() not in FEATURE_SPACE)
         self._set("standardize", bool(self.standardize))
-        _choice("dtype", self.dtype, ("float32", "float64"))
+        check_choice("dtype", self.dtype, ("float32", "float64"))
 
     @property
     def models(self) -> int:

@@ -23,6 +23,7 @@ from mialaw.paper.cli_options import (
     add_no_progress,
     add_out,
     add_shots,
+    whole_number,
 )
 from mialaw.paper.executors import add_executor_arguments, executor_for
 from mialaw.paper.lock import writing
@@ -117,7 +118,7 @@ def _add_attack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fit-min-shots",
-        type=float,
+        type=whole_number,
         default=1,
         metavar="S",
         help="fit the power law only over S >= this (the law is asymptotic; default: all S)",

@@ -9,6 +9,7 @@ import numpy as np
 
 from mialaw.theory.measure import INTERVAL_METHODS
 from mialaw.theory.model import GaussianModel
+from mialaw.theory.validation import check_choice, check_int
 
 from .attacks import ATTACKS, EVALUATIONS
 from .engines import ENGINES, SAMPLERS
@@ -18,23 +19,6 @@ from .samplers import STATISTICS
 __all__ = ["VARIANCES", "SweepConfig"]
 
 VARIANCES = ("per-example", "global")
-
-
-def _int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise ValueError(f"{name} must be an integer; got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bound}; got {value}")
-    return value
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -90,11 +74,11 @@ class SweepConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        set_("attack", _choice("attack", self.attack, ATTACKS))
-        set_("sampler", _choice("sampler", self.sampler, SAMPLERS))
-        set_("engine", _choice("engine", self.engine, ENGINES))
-        set_("variance", _choice("variance", self.variance, VARIANCES))
-        set_("statistic", _choice("statistic", self.statistic, tuple(STATISTICS)))
+        set_("attack", check_choice("attack", self.attack, ATTACKS))
+        set_("sampler", check_choice("sampler", self.sampler, SAMPLERS))
+        set_("engine", check_choice("engine", self.engine, ENGINES))
+        set_("variance", check_choice("variance", self.variance, VARIANCES))
+        set_("statistic", check_choice("statistic", self.statistic, tuple(STATISTICS)))
         shots = np.atleast_1d(np.asarray(self.shots, dtype=np.float64))
         low = 2 if self.attack == "oracle" else 1
         if shots.size == 0 or not np.all(np.isfinite(shots)) or np.any(shots != np.round(shots)):
@@ -110,10 +94,10 @@ class SweepConfig:
         if fpr.size == 0 or not np.all((fpr > 0) & (fpr < 1)):
             raise ValueError(f"fpr must be values strictly between 0 and 1; got {self.fpr!r}")
         set_("fpr", tuple(float(a) for a in fpr))
-        set_("targets", _int("targets", self.targets, 2))
-        set_("seed", _int("seed", self.seed, 0, 2**63 - 1))
+        set_("targets", check_int("targets", self.targets, 2))
+        set_("seed", check_int("seed", self.seed, 0, 2**63 - 1))
         if self.attack != "oracle":
-            shadows = _int("shadows", self.shadows, 6)
+            shadows = check_int("shadows", self.shadows, 6)
             if shadows % 2:
                 raise ValueError(
                     f"shadows must be even (each target IN for exactly half); got {shadows}"
@@ -134,16 +118,16 @@ class SweepConfig:
                 f"S·d = {max(self.shots) * self.dim} is too large (<= 1e7; use --sampler fast)"
             )
         set_("level", float(self.level))
-        set_("fit_min_shots", _int("fit_min_shots", self.fit_min_shots, 1))
-        set_("evaluation", _choice("evaluation", self.evaluation, EVALUATIONS))
-        target_models = _int("target_models", self.target_models, 2)
+        set_("fit_min_shots", check_int("fit_min_shots", self.fit_min_shots, 1))
+        set_("evaluation", check_choice("evaluation", self.evaluation, EVALUATIONS))
+        target_models = check_int("target_models", self.target_models, 2)
         if target_models % 2:
             raise ValueError(
                 f"target_models must be even (each target IN for exactly half); got {target_models}"
             )
         set_("target_models", target_models)
-        set_("interval", _choice("interval", self.interval, INTERVAL_METHODS))
-        set_("resamples", _int("resamples", self.resamples, MIN_RESAMPLES))
+        set_("interval", check_choice("interval", self.interval, INTERVAL_METHODS))
+        set_("resamples", check_int("resamples", self.resamples, MIN_RESAMPLES))
         set_("sigma", float(self.sigma))
         self.model  # validates dim, classes, sigma  # noqa: B018
 
