@@ -174,16 +174,16 @@ DP_LAWS = (  # column prefix, decades column, law kind
 )
 
 
-def headline_laws(run: dict | None) -> dict:
-    """The headline run's C = 2 laws the DP table inverts: online LiRA's average law per α, the
-    maximum example's advantage law per α and its gap law."""
+def headline_laws(run: dict | None, attack: str) -> dict:
+    """The headline run's C = 2 laws the DP table inverts: ``attack``'s average law per α (the
+    profile's headline attack), the maximum example's advantage law per α and its gap law."""
 
     if run is None:
         return {}
     laws = run_laws(run)
     out = {}
     for law in laws["average"]:
-        if law.key["attack"] == "lira_online" and law.key["classes"] == 2:
+        if law.key["attack"] == attack and law.key["classes"] == 2:
             out[("empirical_average", law.key["fpr"])] = law
     for law in laws["quantile"]:
         if law.key["quantile"] >= 1 and law.key["classes"] == 2:

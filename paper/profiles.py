@@ -63,6 +63,10 @@ class Profile:
     delta: float = 1e-5
     fpr: tuple[float, ...] = FPRS
     estimate_s: float = 60.0  # rough wall time on 2 cores, for progress messages
+    # The attacks the paper's headline numbers are read from (the published laws are online
+    # LiRA's; the published regression is offline LiRA's): a choice of the paper, by name.
+    headline_attack: str = "lira_online"
+    regression_attack: str = "lira_offline"
 
 
 def _geometric(top: int) -> tuple[int, ...]:

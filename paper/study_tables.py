@@ -60,7 +60,7 @@ def dp_rows(results: dict, profile) -> list[dict]:
     points' errors (``dp_bootstrap``), two significant digits, with how far each value reaches
     beyond the largest measured S."""
     theory = {(r["epsilon"], r["fpr"]): r for r in (results.get("theory") or {}).get("dp", [])}
-    laws = headline_laws(headline_run(results))
+    laws = headline_laws(headline_run(results), profile.headline_attack)
     rows = []
     for eps in profile.epsilons:
         for alpha in profile.fpr:

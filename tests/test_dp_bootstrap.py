@@ -111,7 +111,9 @@ def test_dp_rows_of_a_synthetic_run(tmp_path):
     from mialaw.paper.study_tables import DP_COLUMNS, dp_rows
     from mialaw.paper.table_format import read_table, write_table
 
-    profile = SimpleNamespace(epsilons=(1.0,), fpr=(0.1,), delta=1e-5)
+    profile = SimpleNamespace(
+        epsilons=(1.0,), fpr=(0.1,), delta=1e-5, headline_attack="lira_online"
+    )
     (row,) = dp_rows(_headline_results(), profile)
     assert set(row) <= set(DP_COLUMNS)
     avg = dp_shots_from_power_law(-0.5, math.log10(2.0), 1.0, 1e-5, 0.1).shots_ceil
