@@ -288,30 +288,58 @@ def roc_figure(results: dict, out: Path, runs_root: Path) -> list[Path]:
     }
     if not cells:
         return []
-    fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    ax.plot([1e-5, 1], [1e-5, 1], "k:", lw=0.8, zorder=1)  # under the curves
+    curves = []
     by_shots = sorted(cells, key=lambda stem: int(stem.split("_")[1][1:]))
     for stem in by_shots[::2]:  # every other S keeps the picture readable
         cell, config = cells[stem]
         summary = summarize_cell(cell, (0.1,), config)  # its keep: the measured targets'
         roc = roc_curve(summary.scores["lira_online"].ravel(), summary.keep.ravel())
-        fpr, tpr = np.maximum(roc.fpr, 1e-5), np.maximum(roc.tpr, 1e-5)
-        name = f"S = {stem.split('_')[1][1:]}"
-        ax.plot(fpr, tpr, lw=1, label=name + _on_chance(fpr, tpr), rasterized=True, zorder=2)
+        curves.append((f"S = {stem.split('_')[1][1:]}", *_floored(roc.fpr, roc.tpr)))
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    ax.plot([1e-5, 1], [1e-5, 1], "k:", lw=0.8, zorder=1)  # under the curves
+    for name, fpr, tpr, note in roc_notes(curves):
+        ax.plot(fpr, tpr, lw=1, label=name + note, rasterized=True, zorder=2)
     ax.set(xscale="log", yscale="log", xlabel="FPR", ylabel="TPR", title=f"LiRA ROC, {label}, C=2")
     ax.set_xlim(1e-5, 1)
-    ax.set_ylim(1e-5, 1)
+    ax.set_ylim(1e-5, 1.6)  # a curve at TPR = 1 shows above the frame's edge
     ax.legend(fontsize=6, loc="lower right")
     return save_figure(fig, out, "roc")
 
 
-def _on_chance(fpr, tpr, tolerance: float = 0.02) -> str:
-    """ " (on the chance line)" for a ROC curve within ``tolerance`` decades of TPR = FPR wherever
-    FPR >= 1e-4 (it hides behind the diagonal's neighbourhood), else ""."""
-    grid = np.geomspace(1e-4, 1, 200)
+ROC_FLOOR = 1e-5  # FPR and TPR below it are drawn at it (the axes' lower edge)
+ROC_TOLERANCE = 0.02  # decades: curves closer than this everywhere look like one line
+
+
+def _floored(fpr, tpr):
+    return np.maximum(fpr, ROC_FLOOR), np.maximum(tpr, ROC_FLOOR)
+
+
+def _on_grid(fpr, tpr, grid):
+    """log10 TPR of a ROC curve at the FPRs ``grid`` (log-log interpolation)."""
     order = np.argsort(fpr, kind="stable")
-    on_grid = np.interp(np.log10(grid), np.log10(fpr[order]), np.log10(tpr[order]))
-    return " (on the chance line)" if np.max(np.abs(on_grid - np.log10(grid))) < tolerance else ""
+    return np.interp(np.log10(grid), np.log10(fpr[order]), np.log10(tpr[order]))
+
+
+def roc_notes(curves) -> list[tuple]:
+    """(name, fpr, tpr, note) per curve (name, fpr, tpr), drawn in that order: the note says
+    when a curve cannot be seen, because it lies on the chance line or under a curve drawn after
+    it (within ``ROC_TOLERANCE`` decades wherever FPR >= 1e-4)."""
+    grid = np.geomspace(1e-4, 1, 200)
+    logs = [_on_grid(fpr, tpr, grid) for _, fpr, tpr in curves]
+    found = []
+    for i, (name, fpr, tpr) in enumerate(curves):
+        note = ""
+        if np.max(np.abs(logs[i] - np.log10(grid))) < ROC_TOLERANCE:
+            note = " (on the chance line)"
+        later = [
+            curves[j][0]
+            for j in range(i + 1, len(curves))
+            if np.max(np.abs(logs[i] - logs[j])) < ROC_TOLERANCE
+        ]
+        if later:
+            note = f" (under {later[-1]})"
+        found.append((name, fpr, tpr, note))
+    return found
 
 
 def quantile_figure(results: dict, fprs, out: Path) -> list[Path]:

@@ -3,6 +3,7 @@ every series of every panel, a message in an empty panel, and no matplotlib warn
 suite turns matplotlib's warnings into errors: pyproject's filterwarnings)."""
 
 import matplotlib
+import numpy as np
 import pytest
 from figure_checks import check_readable, legend_texts, panel_message, tick_labels
 
@@ -134,3 +135,21 @@ def test_empirical_plots_are_readable(results, drawn, tmp_path):
     assert len(drawn) == 2  # advantage.png and roc.png
     for fig in drawn:
         check_readable(fig)
+
+
+def test_roc_legend_says_which_curves_cannot_be_seen():
+    fpr = np.geomspace(1e-5, 1, 50)
+    saturated = np.ones_like(fpr)
+    curves = [
+        ("S = 1", fpr, saturated),  # drawn first, then covered by S = 4
+        ("S = 4", fpr, saturated),
+        ("S = 16", fpr, np.sqrt(fpr)),
+        ("S = 64", fpr, fpr.copy()),  # chance
+    ]
+    notes = {name: note for name, _, _, note in figures.roc_notes(curves)}
+    assert notes == {
+        "S = 1": " (under S = 4)",
+        "S = 4": "",
+        "S = 16": "",
+        "S = 64": " (on the chance line)",
+    }
