@@ -70,7 +70,8 @@ def bridge_figure(results: dict, out: Path) -> list[Path]:
             ax.set_title(f"{name}: {kind}, FPR {fpr:g}", fontsize=8)
             ax.set_xlabel("S (shots per class)")
             ax.set_ylabel("TPR − FPR")
-    fig.suptitle(f"Bridge from S0 = {runs[shown[0][0]]['bridge']['from_shots']}", fontsize=9)
+    s0 = runs[shown[0][0]]["bridge"]["from_shots"]
+    fig.suptitle(f"Bridge from S0 = {s0}", fontsize=9, y=1.0, va="bottom")  # above the panels
     return save_figure(fig, out, "bridge", legend={"ncol": 3})
 
 
