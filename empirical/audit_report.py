@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,9 @@ class AuditReport:
             for n in self.needed:
                 lo, est, hi = n.shots
                 shots = fmt_shots(est)
-                if not n.determined and lo <= 1:
+                if math.isnan(est):
+                    shots = "no fit"
+                elif not n.determined and lo <= 1:
                     shots = NOT_DETERMINED
                 elif not n.determined:
                     shots = f">= {fmt_shots(lo)} (upper end {NOT_DETERMINED})"

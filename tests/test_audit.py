@@ -333,6 +333,13 @@ def test_headline_says_not_determined_for_unbounded_intervals(cancer_audit):
                 if r.startswith(f"| {n.criterion} | {attack_label(n.attack)} | {n.fpr:g} |")
             )
             assert "not determined by your data" in row, row
+        if math.isnan(n.shots[1]):  # no fit: said so, no bound of any kind
+            row = next(
+                r
+                for r in md.splitlines()
+                if r.startswith(f"| {n.criterion} | {attack_label(n.attack)} | {n.fpr:g} |")
+            )
+            assert "| no fit |" in row and ">=" not in row, row
 
 
 def test_html_tables_are_not_ragged_and_empty_panels_say_so(cancer_audit):
