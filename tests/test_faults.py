@@ -161,7 +161,9 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_tables(
     assert len(landed) >= kills, landed
     assert _finish(_start(out)) == 0, Path(f"{out}.log").read_text()[-3000:]
     assert _tables(out) == _tables(reference)
-    assert (out / "paper.md").read_text() == (reference / "paper.md").read_text()
+    # paper.md names its own output folder; everything else in it is the same.
+    ours = (out / "paper.md").read_text().replace(str(out), "OUT")
+    assert ours == (reference / "paper.md").read_text().replace(str(reference), "OUT")
     _assert_nothing_torn(out)
     _assert_nothing_torn(reference)
 
