@@ -191,6 +191,9 @@ def test_cli_score_import_export_fit(run, tmp_path, capsys):
     assert main(shlex.split(f"empirical score {tmp_path}/ex/C2_S16_seed0 --fpr 0.1 --json")) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["layout"] == "reference" and data["rotation"] == "pair rotation"
+    command = f"empirical score {tmp_path}/ex/C2_S16_seed0 --fpr 0.1 --json --preset reference"
+    assert main(shlex.split(command)) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == "reference"
     dirs = " ".join(str(tmp_path / "ex" / f"C2_S{s}_seed0") for s in (4, 8, 16))
     command = f"empirical import {dirs} --shots 4 8 16 --classes 2 --out {tmp_path}/im"
     assert main(shlex.split(command)) == 0
@@ -287,7 +290,7 @@ def test_reference_preset_under_pair_rotation(tmp_path):
     assert np.allclose(scored.scores["lira_online"], online, rtol=1e-9, atol=1e-9)
 
 
-def test_errors_name_the_folder(tmp_path):
+def test_errors_name_the_folder(tmp_path, capsys):
     keep, stats = _uneven(6, models=8)
     keep[:, 0] = [True] + [False] * 7  # example 0: one IN model only
     folder = tmp_path / "few-in"
@@ -296,6 +299,11 @@ def test_errors_name_the_folder(tmp_path):
     for preset in ("mialaw", "reference"):
         with pytest.raises(ValueError, match=r"few-in.*IN shadow models"):
             score_arrays(arrays, targets=[7], preset=preset)
+        with pytest.raises(SystemExit) as exc:  # the command line says it in one line
+            main(shlex.split(f"empirical score {folder} --targets 7 --preset {preset}"))
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+        assert str(folder) in err and "IN shadow models" in err, err
     with pytest.raises(ValueError, match=r"bad\.npz: population_stats"):
         np.savez(tmp_path / "bad.npz", keep=keep, stats=stats, population_stats=np.zeros((2, 3)))
         read_arrays(tmp_path / "bad.npz")
