@@ -1,7 +1,7 @@
-""" "The answer in brief" at the scale of the run that wrote it: the headline run named by its own
-label and measured settings, its fits set against −½ by their intervals, the exact theory's local
-slopes at the same S, the other runs, and the shots per class for DP equivalence. Every bullet is
-built from the run's tables; a bullet whose table has no rows is left out."""
+"""The answer in brief of paper.md, at the scale of the run that wrote it: the headline run named
+by its own label and measured settings, its fits set against −½ by their intervals, the exact
+theory's local slopes at the same S, the other runs, and the shots per class for DP equivalence.
+Every bullet is built from the run's tables; a bullet whose table has no rows is left out."""
 
 from __future__ import annotations
 
@@ -98,9 +98,17 @@ def headline_bullet(results: dict, tables: dict) -> str:
             for r in asymptotic
         ]
         where = [position(r, THEORY_SLOPE, "asymptotic_low", "asymptotic_high") for r in asymptotic]
-        text += (
-            f" A fit with a c/√S correction term gives asymptotic slopes {listing(parts)}; "
+        counted = (
             f"{where.count('includes')} of these {len(parts)} intervals include −½"
+            if len(parts) > 1
+            else {"includes": "its interval includes −½", None: "it has no interval"}.get(
+                where[0], "its interval excludes −½"
+            )
+        )
+        slopes = "slopes" if len(parts) > 1 else "slope"
+        text += (
+            f" A fit with a c/√S correction term gives asymptotic {slopes} {listing(parts)}; "
+            f"{counted}"
         )
         if where.count("includes") == 0:
             text += (

@@ -43,7 +43,7 @@ def fpr_text(fpr: float) -> str:
 
 
 def listing(items) -> str:
-    """ "a", "a and b", "a, b and c"."""
+    """Items joined as prose: "a", "a and b", "a, b and c"."""
     items = [str(i) for i in items]
     if len(items) <= 1:
         return "".join(items)
@@ -102,8 +102,8 @@ class RunSettings:
         return f"{DATASET_NAMES.get(self.dataset, self.dataset)}, {backbone_name(self.backbone)}"
 
     def describe(self) -> str:
-        """ "Fashion-MNIST, EfficientNet-Lite0 features; linear head; C = 2; S = 1 … 64 per class;
-        1 seed; 16 shadow models"."""
+        """The run in one phrase, e.g. "Fashion-MNIST, EfficientNet-Lite0 features; linear head;
+        C = 2; S = 1 … 64 per class; 1 seed; 16 shadow models"."""
         learner = LEARNER_NAMES.get(self.learner, self.learner)
         return (
             f"{self.data}; {learner}; C = {listing(self.classes)}; {shots_text(self.shots)} per "
@@ -119,7 +119,8 @@ def run_settings(results: dict, kind: str = "main") -> list[RunSettings]:
 
 
 def interval(row: dict, estimate="slope", low="ci_low", high="ci_high") -> str:
-    """ "−0.67 [−0.69, −0.66]"; an estimate without an interval says so; no estimate: no fit."""
+    """An estimate and its interval, "−0.67 [−0.69, −0.66]"; an estimate without an interval says
+    so; no estimate: "no fit"."""
     value = number(row, estimate)
     if value is None:
         return "no fit"
