@@ -18,6 +18,7 @@ from .claims import (
     run_settings,
     slope_rows,
 )
+from .mechanism_claims import mechanism_claims
 from .render import format_number
 from .run_selection import empirical_results, headline_run, primary_run
 
@@ -361,6 +362,7 @@ def section_extra(results: dict, tables: dict, profile, notes) -> dict:
         | large_extra(results)
         | film_extra(results, tables)
         | lambda_extra(results)
+        | mechanism_claims(tables)
         | {
             "runs_table": runs_table(results, notes),
             "regression_text": regression_text(tables),
