@@ -69,7 +69,18 @@ def mechanism_claims(tables: dict) -> dict:
         "lambda_claim": lambda_claim,
         "capacity_claim": capacity_claim,
         "backbone_claim": _backbone_claim(tables),
+        "max_gap_at_largest": _max_gap(tables, base),
     }
+
+
+def _max_gap(tables: dict, run: str) -> str:
+    """The largest standardised gap Δ̂ of the run's followed examples at its largest S."""
+    rows = [r for r in tables.get("gaps", []) if r["run"] == run and number(r, "max_scaled")]
+    if not rows:
+        return "not measured"
+    last = max(rows, key=lambda r: float(r["shots"]))
+    gap = number(last, "max_scaled") / float(last["shots"]) ** 0.5
+    return f"about {gap:.0f}"
 
 
 def _backbone_claim(tables: dict) -> str:
