@@ -37,6 +37,22 @@ def theory_extra(profile) -> dict:
     }
 
 
+def theory_agreement(tables: dict) -> str:
+    """To how many decimal places both exact slopes at FPR 10^−3 round to −½."""
+    slopes = [
+        number(r, "slope")
+        for r in tables.get("slopes", [])
+        if r["source"].startswith("exact theory") and number(r, "fpr") == 0.001
+    ]
+    slopes = [s for s in slopes if s is not None]
+    if not slopes:
+        return "no exact slope was fitted"
+    places = 0
+    while places < 12 and all(round(s, places + 1) == -0.5 for s in slopes):
+        places += 1
+    return f"−½ to {plural(places, 'decimal place')}"
+
+
 def simulation_extra(profile) -> dict:
     """The simulated sweeps' settings, by attack (a profile without one leaves its keys out)."""
     extra = {}
@@ -357,6 +373,7 @@ def limits_text(results: dict) -> str:
 def section_extra(results: dict, tables: dict, profile, notes) -> dict:
     return (
         theory_extra(profile)
+        | {"theory_agreement": theory_agreement(tables)}
         | simulation_extra(profile)
         | primary_extra(results, tables)
         | large_extra(results)
