@@ -64,7 +64,19 @@ def mechanism_claims(tables: dict) -> dict:
         "with all 1,280 features",
         None: "cannot be judged: a fit lacks an interval",
     }[shallower]
+    mean_rows = [
+        r
+        for r in slope_rows(tables, "fashion-mnist-lite0-c2-class-mean", 2)
+        if number(r, "fpr") == 0.01
+    ]
+    below = [position(r, -0.5) == "below" for r in mean_rows]
+    class_mean_claim = (
+        "is steep too (its FPR 0.01 intervals lie below −½)"
+        if below and all(below)
+        else f"is steeper than −½ in {sum(below)} of its {len(below)} FPR 0.01 fits"
+    )
     return {
+        "class_mean_claim": class_mean_claim,
         "class_mean_gap_claim": gap_claim,
         "lambda_claim": lambda_claim,
         "capacity_claim": capacity_claim,
