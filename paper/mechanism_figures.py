@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import pyplot, save_figure
+from .figure_base import pyplot, save_figure
 from .mechanism_tables import FEATURE_DIM, mechanism_runs, mechanism_slope_rows
 
 RULE_STYLE = {

@@ -11,7 +11,7 @@ from mialaw.empirical.analysis import fit_runs
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.empirical.figure_axes import figure_legend, mark_empty, readable_log_ticks
 from mialaw.empirical.plots import plot_run
-from mialaw.paper import figures
+from mialaw.paper import cell_figures, figures
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -114,8 +114,8 @@ def test_paper_figures_are_readable(results, drawn, tmp_path, draw):
         "law": lambda: figures.law_figure(res, fprs, tmp_path),
         "empirical_by_class": lambda: figures.empirical_by_class_figure(res, fprs, tmp_path),
         "quantiles": lambda: figures.quantile_figure(res, fprs, tmp_path),
-        "per_example": lambda: figures.per_example_figure(res, 0.1, tmp_path, root),
-        "roc": lambda: figures.roc_figure(res, tmp_path, root),
+        "per_example": lambda: cell_figures.per_example_figure(res, 0.1, tmp_path, root),
+        "roc": lambda: cell_figures.roc_figure(res, tmp_path, root),
     }[draw]()
     assert paths and drawn
     for fig in drawn:
@@ -146,7 +146,7 @@ def test_roc_legend_says_which_curves_cannot_be_seen():
         ("S = 16", fpr, np.sqrt(fpr)),
         ("S = 64", fpr, fpr.copy()),  # chance
     ]
-    notes = {name: note for name, _, _, note in figures.roc_notes(curves)}
+    notes = {name: note for name, _, _, note in cell_figures.roc_notes(curves)}
     assert notes == {
         "S = 1": " (under S = 4)",
         "S = 4": "",
