@@ -38,6 +38,7 @@ class Exposure:
             "advantage_ci": [lo, hi],
             "expected_ci": [self.expected[0], self.expected[2]],
             "source": self.source,
+            "resolved": self.resolved,
             "note": self.note,
         }
 
@@ -68,6 +69,7 @@ class ShotsNeeded:
             "shots": est,
             "shots_ci": [lo, hi],
             "shots_ceil": None if not math.isfinite(est) else int(math.ceil(est)),
+            "determined": self.determined,
             "note": self.note,
         }
 
