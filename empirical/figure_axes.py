@@ -1,9 +1,9 @@
 """What every figure of the project does to its axes before it is saved (matplotlib, no pyplot).
 
 * ``readable_log_ticks``: a log axis that spans less than two of its major ticks (e.g. TPR − FPR
-  from 0.02 to 0.09) gets ticks at 1, 2 and 5 times each power of ten (every integer multiple on
-  a very short axis), labelled in plain numbers; on longer axes the minor ticks stay unlabelled
-  so that labels never overlap.
+  from 0.02 to 0.09) gets ticks at 1, 2 and 5 times each power of ten (on a very short axis every
+  integer multiple and 1.5), labelled in plain numbers; on longer axes the minor ticks stay
+  unlabelled so that labels never overlap.
 * ``mark_empty``: a panel with nothing drawn says so (and has no legend box).
 * ``figure_legend``: one legend for the whole figure holding every labelled series of every
   panel (a legend built from one panel omits the series only other panels draw).
@@ -16,6 +16,10 @@ import math
 import numpy as np
 
 __all__ = ["drawn_anything", "figure_legend", "mark_empty", "readable_log_ticks"]
+
+# Ticks on an axis shorter than ~0.6 decades: every integer multiple of a power of ten, and 1.5
+# (so that 8 to 16 is labelled 8, 9, 10, 15).
+SHORT_AXIS_SUBS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
 
 
 def _powers_inside(lo: float, hi: float, base: float) -> int:
@@ -40,7 +44,7 @@ def readable_log_ticks(ax) -> None:
             continue  # the major ticks are labelled and enough
         lo, hi = sorted(limits)
         decades = math.log10(hi / lo) if lo > 0 and hi > 0 else 0.0
-        subs = (1.0, 2.0, 5.0) if decades > 0.6 else tuple(float(k) for k in range(1, 10))
+        subs = (1.0, 2.0, 5.0) if decades > 0.6 else SHORT_AXIS_SUBS
         axis.set_major_locator(LogLocator(base=10.0, subs=subs))
         axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
