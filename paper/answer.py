@@ -182,12 +182,10 @@ def other_runs_bullet(results: dict, tables: dict) -> str:
     return "* **The other runs.** " + "; ".join(lines) + " (`tables/slopes.csv`)."
 
 
-def dp_bullet(results: dict, tables: dict, profile) -> str:
-    """Shots per class before the headline run's average example is inside (ε = 1)-DP."""
-    run = headline_run(results)
-    rows = [r for r in tables.get("dp_shots", []) if number(r, "epsilon") == 1.0]
-    if run is None or not rows:
-        return ""
+def dp_shots_found(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """The dp_shots rows (one ε) as phrases: "1,400 (620 to 88,000) shots per class at FPR 0.01
+    (1.30 decades beyond the largest measured S)" where the law is resolved, and the FPRs where
+    it is not."""
     found, missing = [], []
     for row in sorted(rows, key=lambda r: -float(r["fpr"])):
         fpr = fpr_text(float(row["fpr"]))
@@ -207,6 +205,16 @@ def dp_bullet(results: dict, tables: dict, profile) -> str:
             .replace("]", ")")
         )
         found.append(f"{estimate} shots per class at FPR {fpr}{beyond}")
+    return found, missing
+
+
+def dp_bullet(results: dict, tables: dict, profile) -> str:
+    """Shots per class before the headline run's average example is inside (ε = 1)-DP."""
+    run = headline_run(results)
+    rows = [r for r in tables.get("dp_shots", []) if number(r, "epsilon") == 1.0]
+    if run is None or not rows:
+        return ""
+    found, missing = dp_shots_found(rows)
     bound = f"(ε = 1, δ = {power_of_ten(profile.delta)})-DP bound"
     text = (
         f"* **Shots per class for DP equivalence.** Inverting `{run['label']}`'s fitted C = 2 "

@@ -5,6 +5,7 @@ and the comparison with the published claims, each counted from its table."""
 
 from __future__ import annotations
 
+from .answer import dp_shots_found
 from .claims import (
     ATTACK_NAMES,
     RunSettings,
@@ -265,6 +266,10 @@ def dp_text(results: dict, tables: dict) -> str:
         "empty cell is a law this run does not resolve, and `decades_beyond_data` says how far "
         "each value extrapolates."
     )
+    found, missing = dp_shots_found(rows)
+    if found:
+        text += f" At ε = 1 the average example needs {listing(found)}"
+        text += f"; at FPR {listing(missing)} the law is not resolved." if missing else "."
     if published:
         text += (
             " Published (secondary summary) at ε = 1: "
