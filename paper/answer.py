@@ -192,12 +192,14 @@ def dp_shots_found(rows: list[dict]) -> tuple[list[str], list[str]]:
         if number(row, "empirical_average") is None:
             missing.append(fpr)
             continue
-        reach = number(row, "decades_beyond_data")
-        beyond = (
-            f" ({format_number(row['decades_beyond_data'])} decades beyond the largest measured S)"
-            if reach
-            else ""
-        )
+        reach = number(row, "average_decades_beyond_data")
+        beyond = ""
+        if reach is not None:
+            beyond = (
+                f" ({reach:.1f} decades beyond the largest measured S)"
+                if reach > 0
+                else " (within the measured S)"
+            )
         estimate = (
             interval(row, "empirical_average", "empirical_average_low", "empirical_average_high")
             .replace(" [", " (")

@@ -133,6 +133,19 @@ def test_quick_with_fashion_mnist_answers_from_its_own_runs(tmp_path):
     assert "3 seeds" in _answer(text) and "six seeds" not in text
     for absent in ("S = 2,048", "256 shadow models", "figures/shadows.png", "Lite1"):
         assert absent not in text, absent
+    _check_dp(text, out)
+
+
+def _check_dp(text: str, out: Path) -> None:
+    """The answer's DP shots are the ε = 1 rows of dp_shots, with how far the average law is
+    carried (its own column, not the most vulnerable example's)."""
+    dp = next(line for line in _answer(text).splitlines() if "DP equivalence" in line)
+    for row in _rows(out, "dp_shots"):
+        if float(row["epsilon"]) != 1.0 or not row["empirical_average"]:
+            continue
+        assert f"{int(float(row['empirical_average'])):,} (" in dp
+        reach = float(row["average_decades_beyond_data"])
+        assert (f"{reach:.1f} decades beyond" if reach > 0 else "within the measured S") in dp
 
 
 def test_quick_without_fashion_mnist_says_so_and_never_prints_digits_as_fashion(tmp_path):
@@ -149,6 +162,7 @@ def test_quick_without_fashion_mnist_says_so_and_never_prints_digits_as_fashion(
     assert "fashion-mnist-lite0" not in text.replace("empirical-fashion-mnist-lite0", "")
     dp = next(line for line in _answer(text).splitlines() if "DP equivalence" in line)
     assert "`digits-pixels`'s fitted C = 2" in dp
+    _check_dp(text, out)
 
 
 def test_a_run_absent_without_a_note_is_still_named(tmp_path):
