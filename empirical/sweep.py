@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 from mialaw.empirical.analysis import result_from_runs
+from mialaw.empirical.backbone_images import resolve_device
 from mialaw.empirical.cell_summary import load_run
 from mialaw.empirical.cells import CellSpec, CellTask, compute_cell, store_of, write_settings
 from mialaw.empirical.config import RunConfig
-from mialaw.empirical.backbone_images import resolve_device
 from mialaw.empirical.learners import get_learner
 from mialaw.empirical.plots import plot_run
 
