@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mialaw.empirical.run_fits import fit_rule, point_sigma
-from mialaw.theory.fits import fit_power_law, fit_power_law_corrected
+from mialaw.theory.fits import fit_power_law, fit_power_law_corrected, log10_se
 from mialaw.theory.metrics import unsaturated
 
 CUT_STRICT = 0.5  # advantage <= 0.5·(1 − α): well below the ceiling
@@ -214,7 +214,6 @@ def simulated_laws(res: dict, level: float = 0.95) -> dict:
     """The simulated sweep's laws per (α, "pooled" | "per_example"), recomputed from its points
     by the sweep's rule (resolvable, detected, S >= fit_min_shots; the per-example oracle:
     interval above α) and the saturation rule above."""
-    from mialaw.simulate.sweep_result import log10_se
 
     cfg, out = res["config"], {}
     for alpha in cfg["fpr"]:

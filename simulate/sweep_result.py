@@ -10,15 +10,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
 
-from mialaw.theory.fits import fit_power_law, local_slopes
+from mialaw.theory.fits import fit_power_law, local_slopes, log10_se
 from mialaw.theory.metrics import unsaturated
 from mialaw.theory.records import Point, PowerLaw, ResultSet, SweepRecords
 
 from .sweep_config import SweepConfig
 
-__all__ = ["SATURATION_CUT", "SweepPoint", "SweepResult", "finite_json", "fit_dict", "log10_se"]
+__all__ = ["SATURATION_CUT", "SweepPoint", "SweepResult", "finite_json", "fit_dict"]
 
 SATURATION_CUT = 0.9  # fits keep advantages below this fraction of their ceiling 1 − α
 
@@ -62,15 +61,6 @@ class SweepPoint:
             d["per_example_tpr_ci"] = list(self.per_example_tpr_ci)
         d["advantage"] = self.advantage
         return d
-
-
-def log10_se(lower, upper, advantage, level: float) -> np.ndarray:
-    """Standard error of log10(advantage) by the delta method from an interval's width (as
-    ``TprMeasurement.log10_advantage_se``); NaN where the advantage is not positive."""
-    se = (np.asarray(upper) - np.asarray(lower)) / (2.0 * norm.ppf(0.5 + level / 2.0))
-    adv = np.asarray(advantage, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(adv > 0, se / (adv * np.log(10.0)), np.nan)
 
 
 @dataclass(frozen=True)

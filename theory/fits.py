@@ -422,3 +422,12 @@ def local_slopes(shots, advantage, sigma, *, level: float = 0.95) -> tuple[Local
             LocalSlope(float(s[i]), float(s[i + 1]), Estimate(slope - half, slope, slope + half))
         )
     return tuple(out)
+
+
+def log10_se(lower, upper, advantage, level: float) -> np.ndarray:
+    """Standard error of log10(advantage) by the delta method from an interval's width (as
+    ``TprMeasurement.log10_advantage_se``); NaN where the advantage is not positive."""
+    se = (np.asarray(upper) - np.asarray(lower)) / (2.0 * stats.norm.ppf(0.5 + level / 2.0))
+    adv = np.asarray(advantage, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(adv > 0, se / (adv * np.log(10.0)), np.nan)
