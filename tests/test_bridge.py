@@ -294,7 +294,11 @@ def test_mechanism_stage_tables_and_figures(class_mean_run, recwarn):
         out, ["gaussian-class-mean"], stage, gap_resamples=200, intervals=20
     )
     results = {"mechanism": json.loads(json.dumps(result))}
-    written = mechanism_tables.write_mechanism_tables(results, PROFILES["full"], out)
+    written = [
+        path
+        for table in mechanism_tables.TABLES
+        for path in table.write(results, PROFILES["full"], out / "tables")
+    ]
     names = {p.name for p in written}
     assert {"gaps.csv", "gap_laws.csv", "bridge.csv", "bridge_summary.csv"} <= names
     gaps = mechanism_tables.gap_rows(results)
