@@ -24,8 +24,8 @@ def test_the_full_profile_plans_the_stage_over_its_image_runs():
     assert {
         "fashion-mnist-lite0",
         "digits-pixels",
-        "digits-lite0",
-        "fashion-mnist-tops-lite1",
+        "digits-lite1",
+        "fashion-mnist-tops-lite0",
     } <= runs
     assert not runs & {"gaussian", "fashion-mnist-lite0-lambda0.1", "fashion-mnist-lite0-c2-large"}
     assert needs[STAGE] == {f"empirical-{label}" for label in runs}
