@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .figures import pyplot, save_figure
+from .figure_base import pyplot, save_figure
 from .transfer_stage import STAGE
 
 __all__ = ["transfer_figure", "write_transfer_figures"]
