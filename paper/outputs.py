@@ -20,6 +20,7 @@ from .render import (
 from .run_selection import tag_roles
 from .section_claims import section_extra
 from .tables import write_tables
+from .transfer_figures import write_transfer_figures
 
 
 def _derivation_markdown(derive: dict) -> str:
@@ -79,7 +80,13 @@ def paper_extra(
     return extra
 
 
-STUDY_STAGES = ("shadows-simulated", "shadows", "regression-backbones", "mechanism")
+STUDY_STAGES = (
+    "shadows-simulated",
+    "shadows",
+    "regression-backbones",
+    "mechanism",
+    "regression-tasks",
+)
 
 
 def load_stage_results(out: Path, profile) -> dict:
@@ -121,6 +128,7 @@ def write_outputs(results: dict, profile, out: Path, notes=()) -> list[Path]:
     written += write_tables(results, profile, out)
     written += write_figures(results, profile, out)
     written += write_mechanism_figures(results, profile, out)
+    written += write_transfer_figures(results, profile, out)
     notes = absence_notes(results, profile, notes)
     extra = paper_extra(results, profile, out, notes)
     written.append(render_paper(out, extra, stages=set(results), notes=notes))

@@ -48,6 +48,8 @@ COMPLETE_PROFILES = ("full",)
 INTERVAL_FIELDS = {
     "slope_ci": ("slope", "ci_low", "ci_high"),
     "beta_S_ci": ("beta_S", "beta_S_ci_low", "beta_S_ci_high"),
+    "beta_S_interval": ("beta_S", "beta_S_low", "beta_S_high"),
+    "beta_C_interval": ("beta_C", "beta_C_low", "beta_C_high"),
     "real_ci": ("real_slope", "real_ci_low", "real_ci_high"),
     "simulated_ci": ("simulated_slope", "simulated_ci_low", "simulated_ci_high"),
     "asymptotic_ci": ("asymptotic_slope", "asymptotic_low", "asymptotic_high"),

@@ -34,6 +34,7 @@ from .outputs import write_outputs
 from .prepare import Warmup, tasks_for
 from .profiles import PROFILES
 from .stages import StageRunner, config_key, fmt_seconds, folder_lock, remove_temporaries
+from .transfer_stage import plan_transfer
 
 DEFAULT_OUT = "results"
 
@@ -263,6 +264,7 @@ def _plan_study(spec, out: Path, skip, with_empirical: bool, executor, results, 
         plan.append(("regression-backbones", config, compute, *cost.analysis(len(runs))))
         needs["regression-backbones"] = {f"empirical-{label}" for label in runs}
     _plan_mechanism(spec, out, labels, key, results, plan, needs)
+    plan_transfer(spec, labels, key, results, plan, needs)
 
 
 def _plan_mechanism(spec, out: Path, labels, key, results, plan, needs) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import mechanism_tables, regression_tables, slope_tables, study_tables
+from . import mechanism_tables, regression_tables, slope_tables, study_tables, transfer_tables
 from .run_selection import tag_roles
 
 __all__ = ["TABLES", "write_tables"]
@@ -22,6 +22,9 @@ _ORDER = (
     "asymptote",
     "shadows",
     "regression_backbones",
+    "regression_tasks",
+    "regression_by_task",
+    "task_intercepts",
     "dp_shots",
     "per_example",
     "theory",
@@ -31,7 +34,7 @@ _ORDER = (
     "bridge_summary",
     "mechanism_slopes",
 )
-_MODULES = (slope_tables, regression_tables, study_tables, mechanism_tables)
+_MODULES = (slope_tables, regression_tables, study_tables, mechanism_tables, transfer_tables)
 _ALL = {t.name: t for module in _MODULES for t in module.TABLES}
 # Tables not in the order above (a new table module's) are written after these, by name.
 TABLES = tuple(_ALL[name] for name in _ORDER) + tuple(
