@@ -20,8 +20,9 @@ Python API (also used by ``mialaw reproduce``)::
     result.points, result.fit            # the same as --json prints
     fit_runs(["runs/digits", "runs/fmnist"])  # regression across runs, held-out R²
 
-A run directory holds settings.json, cells/C{C}_S{S}_seed{k}.npz (keep, stats, labels, indices,
-lira_online, lira_offline, rmia, grad_norm, atypicality, ...), summary.json and the plots
+A run directory holds settings.json, the cells' content-addressed store cells/ (keep, stats,
+labels, indices, population_stats, grad_norm, atypicality, ...; scores are derived from the stats
+by the analysis, never stored), summary.json and the plots
 advantage.png and roc.png. Re-running into the same --out resumes (finished cells are reused) when
 the cell-defining settings match, and fails otherwise.
 """
@@ -35,6 +36,7 @@ import os
 from pathlib import Path
 
 from mialaw.empirical.analysis import fit_runs
+from mialaw.empirical.attacks import ATTACK_FAMILIES
 from mialaw.empirical.experiment import RunConfig, run_sweep
 from mialaw.empirical.learners import get_learner, learner_names
 from mialaw.empirical.plots import plot_run
@@ -80,7 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--seeds", type=int, default=1, metavar="K")
     add_fpr(run, default=DEFAULT_FPR)
-    run.add_argument("--attack", nargs="+", choices=["lira", "rmia"], default=["lira", "rmia"])
+    run.add_argument(
+        "--attack",
+        nargs="+",
+        choices=tuple(ATTACK_FAMILIES),
+        default=None,
+        help="attack families to report (default: every registered one)",
+    )
     run.add_argument("--head", choices=["linear", "mlp"], default="linear")
     run.add_argument("--hidden", type=int, default=128, help="MLP hidden units")
     run.add_argument(
@@ -140,7 +148,7 @@ def _add_fit(sub) -> None:
     )
     fit.add_argument("dirs", nargs="+", metavar="DIR")
     add_fpr(fit)
-    fit.add_argument("--attack", nargs="+", choices=["lira", "rmia"], default=None)
+    fit.add_argument("--attack", nargs="+", choices=tuple(ATTACK_FAMILIES), default=None)
     fit.add_argument("--plot-dir", default=None, help="also write the plots here")
     add_json(fit)
     fit.set_defaults(handler=_fit)
@@ -163,7 +171,7 @@ def _run(args) -> int:
         shadows=args.shadows,
         seeds=args.seeds,
         fpr=tuple(args.fpr),
-        attacks=tuple(args.attack),
+        attacks=None if args.attack is None else tuple(args.attack),
         head=args.head,
         hidden=args.hidden,
         weight_decay=args.weight_decay,

@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 
+from mialaw.empirical.fit_file import ATTACKS
 from mialaw.empirical.predict import (
     check_prediction_fpr,
     load_fit_set,
@@ -49,9 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--list", action="store_true", help="list the available fits")
     parser.add_argument("--classes", type=int, default=2, metavar="C")
     parser.add_argument("--fpr", type=_fpr, default=0.01, metavar="A", help="in (0, 1)")
-    parser.add_argument(
-        "--attack", default="lira_online", choices=["lira_online", "lira_offline", "rmia"]
-    )
+    parser.add_argument("--attack", default=ATTACKS[0], choices=ATTACKS)
     parser.add_argument(
         "--source",
         default=None,
