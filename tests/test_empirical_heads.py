@@ -6,8 +6,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from mialaw.empirical.experiment import paired_keep
 from mialaw.empirical.backbone_images import resolve_device
+from mialaw.empirical.experiment import paired_keep
 from mialaw.empirical.heads import train_linear_heads, train_mlp_heads
 from mialaw.empirical.statistics import attack_stats, linear_gradient_norms
 
