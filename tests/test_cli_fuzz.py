@@ -273,7 +273,7 @@ def _json_number(text: str):
 
 
 @pytest.mark.slow
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(options=theory_args, data=st.data())
 def test_many_more_crafted_inputs(options, data, capsys, bounded):
     """The same properties, searched much further (theory, simulate, crafted .npy targets)."""
