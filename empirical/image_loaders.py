@@ -104,7 +104,7 @@ def _data_roots(data_dir) -> list[Path]:
     if data_dir is not None:
         roots.append(Path(data_dir).expanduser())
     env = os.environ.get("MIALAW_DATA")
-    if env:
+    if env and Path(env).expanduser() not in roots:  # the same folder is searched (and named) once
         roots.append(Path(env).expanduser())
     return roots
 

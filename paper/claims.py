@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mialaw.empirical.attacks import law_attacks
+
 from .render import format_number
 from .run_selection import empirical_results
 
@@ -23,7 +25,8 @@ DATASET_NAMES = {
 }
 BACKBONE_NAMES = {"pixels": "raw pixels", "identity": "no feature extractor"}
 LEARNER_NAMES = {"head": "linear head", "film": "FiLM", "class-mean": "class means"}
-ATTACK_NAMES = {"lira_online": "LiRA online", "lira_offline": "LiRA offline"}
+# {name: label} of the attacks the law tables show (the registry's, as the tables name them).
+ATTACK_NAMES = law_attacks()
 THEORY_SLOPE = -0.5
 
 
