@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -187,7 +189,25 @@ def _reproduce(profile: str, out: Path, where: Where, force, skip, stream, execu
     report.artifacts = write_outputs(report.results, spec, out, notes=report.notes)
     report.timings["figures and tables"] = time.perf_counter() - begun
     report.seconds = time.perf_counter() - start
+    write_timings(out, report, runner)
     return report
+
+
+def write_timings(out: Path, report: Report, runner: StageRunner) -> None:
+    """``OUT/timings.json``: this run's wall time, each computed stage's wall and CPU time, and
+    which stages were reused (a resumed or partly reused run says so rather than passing for a
+    run from nothing)."""
+
+    summary = {
+        "profile": report.profile,
+        "wall_s": round(report.seconds, 3),
+        "stages_s": {name: round(s, 3) for name, s in report.timings.items()},
+        "stages_cpu_s": {name: round(s, 3) for name, s in runner.cpu.items()},
+        "reused": list(runner.reused),
+        "cores": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    (out / "timings.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def _plan(spec, out: Path, where: Where, skip, with_empirical: bool, executor):

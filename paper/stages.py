@@ -59,6 +59,7 @@ class StageRunner:
         self.force = force
         self.reused: list[str] = []
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # this process's CPU seconds per computed stage
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
@@ -94,6 +95,7 @@ class StageRunner:
         payload["result"] = result
         write_json_atomic(self.path(name), payload)
         cpu = time.process_time() - cpu  # this process's threads (workers elsewhere not counted)
+        self.cpu[name] = cpu
         print(
             f"{head}: done in {fmt_seconds(elapsed)} (CPU {fmt_seconds(cpu)})",
             file=self.stream,
