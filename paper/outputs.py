@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .answer import answer_extra
+from .figure_base import figure_formats
 from .figures import write_figures
 from .mechanism_figures import write_mechanism_figures
 from .render import (
@@ -126,9 +127,10 @@ def write_outputs(results: dict, profile, out: Path, notes=()) -> list[Path]:
             (out / name).write_text(text)
             written.append(out / name)
     written += write_tables(results, profile, out)
-    written += write_figures(results, profile, out)
-    written += write_mechanism_figures(results, profile, out)
-    written += write_transfer_figures(results, profile, out)
+    with figure_formats(profile.figure_formats):
+        written += write_figures(results, profile, out)
+        written += write_mechanism_figures(results, profile, out)
+        written += write_transfer_figures(results, profile, out)
     notes = absence_notes(results, profile, notes)
     extra = paper_extra(results, profile, out, notes)
     written.append(render_paper(out, extra, stages=set(results), notes=notes))

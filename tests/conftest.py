@@ -75,3 +75,35 @@ def dask_cluster():
 
     with executor_from(workers=2) as executor:
         yield executor
+
+
+# ------------------------------------------------------------------ one worker per shared fixture
+#: Fixtures built once per session that tests share across files: their tests run on one worker.
+SESSION_GROUPS = ("smoke", "dask_cluster")
+_SHARED_SCOPES = ("session", "package", "module", "class")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, tests that share an expensive fixture run on the same worker, so the
+    fixture is built once: the session's smoke run and Dask cluster by name, and a module's
+    shared fixtures by module. Every other test goes to whichever worker is free. A test that
+    asks for a shared fixture at run time (``request.getfixturevalue``) carries its own
+    ``xdist_group`` mark."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = _shared_fixture_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_fixture_group(item) -> str | None:
+    names = getattr(item, "fixturenames", ())
+    for name in SESSION_GROUPS:
+        if name in names:
+            return name
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in names:
+        if any(d.scope in _SHARED_SCOPES for d in definitions.get(name, ())):
+            return item.nodeid.split("::", 1)[0]  # the module's file
+    return None

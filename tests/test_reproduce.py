@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mialaw.paper import reproduce as rp
+from mialaw.paper.profiles import PROFILES
 from mialaw.paper.render import lookup
 from mialaw.paper.stages import StageRunner
 
@@ -35,7 +36,6 @@ def test_warmup_helper_compiles_a_stage_in_the_background_and_says_so():
     """The helper runs the stage's own sweep at a tiny size and reports it ready; a stage it has
     no task for, or a helper that has ended, does not block."""
     from mialaw.paper.prepare import Warmup, tasks_for
-    from mialaw.paper.profiles import PROFILES
 
     smoke = PROFILES["smoke"]
     runner = StageRunner(Path("/nonexistent"), total=1, stream=io.StringIO(), force=True)
@@ -66,9 +66,10 @@ def test_every_artifact_exists_and_is_finite(smoke):
     expected = ["law", "empirical_by_class", "per_example", "roc", "quantiles"]
     if not rp.empirical_available():
         expected = ["law"]
+    assert PROFILES["smoke"].figure_formats == ("png",)
     for fig in expected:
-        for ext in ("png", "svg"):
-            assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 1000, fig
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000, fig
+        assert not (out / "figures" / f"{fig}.svg").exists()  # vector copies: the full run only
     for row in _rows(out / "tables" / "slopes.csv"):
         # Blank only where the strict saturation cut left too few points for a law.
         assert math.isfinite(float(row["slope"] or "nan")) or row["saturation_cut"] == "0.5"
