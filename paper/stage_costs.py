@@ -18,6 +18,10 @@ RUN_S = 2.0  # per empirical run: its features loaded and checked
 CELL_S = 0.12  # per empirical cell: sampling, bookkeeping, scoring
 HEAD_S_PER_EXAMPLE = 2.5e-5  # per (model, candidate, class) of a cell: training the heads
 ANALYSIS_S = 1.0  # per run read by an analysis stage
+# FiLM trains the backbone's FiLM layers: per image through the network once at 64 px (a training
+# step counts 3: forward and backward), 2 cores. Measured: the full profile's FiLM stage (14
+# cells, 18 models, 5 epochs) 17.6 min beside other work, the plan's 4 ms giving 10.4 min.
+FILM_S_PER_FORWARD_64PX = 4e-3
 
 
 def derive() -> tuple[float, tuple[int, str]]:
@@ -49,8 +53,24 @@ def empirical(options: dict) -> tuple[float, tuple[int, str]]:
     classes, shots, seeds = options["classes"], options["shots"], options.get("seeds", 1)
     models = options.get("shadows", 64) + 2
     cells = len(classes) * len(shots) * seeds
+    if options.get("learner") == "film":
+        return RUN_S + cells * CELL_S + _film_seconds(options, models), (
+            cells,
+            "cells (C, S, seed)",
+        )
     work = seeds * sum(models * 2 * s * c * c for c in classes for s in shots)
     return RUN_S + cells * CELL_S + work * HEAD_S_PER_EXAMPLE, (cells, "cells (C, S, seed)")
+
+
+def _film_seconds(options: dict, models: int) -> float:
+    """Each model trains ``epochs`` passes over its S·C examples and then scores the cell's
+    2·S·C candidates; the cost of a pass grows with the image's area."""
+    settings = options.get("learner_settings") or {}
+    epochs = settings.get("epochs", 5)
+    side = (options.get("dataset_options") or {}).get("resolution", 224)
+    per_image = (3 * epochs + 2) * FILM_S_PER_FORWARD_64PX * (side / 64) ** 2
+    images = sum(s * c for c in options["classes"] for s in options["shots"])
+    return options.get("seeds", 1) * models * images * per_image
 
 
 def analysis(runs: int, per: float = ANALYSIS_S) -> tuple[float, tuple[int, str]]:
