@@ -30,7 +30,8 @@ def test_film_costs_what_training_the_network_costs():
     # (3·epochs + 2) forwards per image: 17 at 5 epochs, 32 at 10.
     doubled = _seconds(learner_settings={"epochs": 10})
     assert (doubled - base) / (film - base) == pytest.approx(32 / 17)
-    assert (_seconds(dataset_options={"resolution": 128}) - base) / (film - base) == pytest.approx(4)
+    larger = _seconds(dataset_options={"resolution": 128})
+    assert (larger - base) / (film - base) == pytest.approx(4)
     assert cost.empirical(FILM)[1] == (14, "cells (C, S, seed)")
 
 
