@@ -113,6 +113,20 @@ def test_derivation_verified_in_outputs(smoke):
     assert "[FAILED]" not in (out / "derivation.txt").read_text()
 
 
+def test_timings_record_every_stage_computed_or_reused(smoke):
+    """OUT/timings.json: the wall time, each computed stage's wall and CPU time, and the stages
+    reused (the session's run, or a later rerun into its folder by another test)."""
+    out, _ = smoke
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["profile"] == "smoke" and timings["cores"] >= 1
+    computed = set(timings["stages_s"]) - {"figures and tables"}
+    assert "figures and tables" in timings["stages_s"]
+    assert computed.isdisjoint(timings["reused"])
+    assert computed | set(timings["reused"]) >= {"derive", "theory", "simulate-oracle"}
+    assert set(timings["stages_cpu_s"]) == computed
+    assert timings["wall_s"] >= sum(timings["stages_s"].values()) > 0
+
+
 def test_resume_after_interrupted_stage_gives_identical_outputs(smoke, tmp_path):
     out, _ = smoke
     before = {p.name: p.read_bytes() for p in (out / "tables").glob("*.csv")}
