@@ -296,7 +296,7 @@ def _plan_mechanism(spec, out: Path, labels, key, results, plan, needs) -> None:
         return
     config = {label: key(label) for label in runs} | {"mechanism": mech.MECHANISM_VERSION}
     compute = lambda: mech.mechanism(out, runs, results)  # noqa: E731
-    plan.append(("mechanism", config, compute, *cost.analysis(len(runs), per=120.0)))
+    plan.append(("mechanism", config, compute, *cost.analysis(len(runs), per=8.0)))
     needs["mechanism"] = {f"empirical-{label}" for label in runs}
 
 
@@ -321,7 +321,8 @@ def print_plan(runner, plan, profile: str, stream) -> None:
         return
     print(
         f"  estimated {fmt_seconds(total)} of computing on 2 cores (a first run also compiles "
-        "the simulation kernels and extracts features: up to a minute more)",
+        "the simulation kernels and extracts the features: seconds for the quick profile, "
+        "some 15 minutes for the full one)",
         file=stream,
         flush=True,
     )

@@ -22,6 +22,9 @@ ANALYSIS_S = 1.0  # per run read by an analysis stage
 # step counts 3: forward and backward), 2 cores. Measured: the full profile's FiLM stage (14
 # cells, 18 models, 5 epochs) 17.6 min beside other work, the plan's 4 ms giving 10.4 min.
 FILM_S_PER_FORWARD_64PX = 4e-3
+# The class-mean learner averages features instead of training: a tenth of a head's cost
+# (measured: 1.9 min for the full profile's 72 cells, which the head's rate put at 21 min).
+CLASS_MEAN_SHARE = 0.1
 
 
 def derive() -> tuple[float, tuple[int, str]]:
@@ -59,6 +62,8 @@ def empirical(options: dict) -> tuple[float, tuple[int, str]]:
             "cells (C, S, seed)",
         )
     work = seeds * sum(models * 2 * s * c * c for c in classes for s in shots)
+    if options.get("learner") == "class-mean":
+        work *= CLASS_MEAN_SHARE
     return RUN_S + cells * CELL_S + work * HEAD_S_PER_EXAMPLE, (cells, "cells (C, S, seed)")
 
 

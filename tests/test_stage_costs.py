@@ -39,3 +39,13 @@ def test_the_full_profile_plans_film_at_minutes_not_seconds():
     """The full profile's FiLM stage took 17.6 min beside other work; the plan used to say 5 s."""
     (film,) = [e for e in PROFILES["full"].empirical if e.options.get("learner") == "film"]
     assert 5 * 60 < cost.empirical(film.options)[0] < 30 * 60
+
+
+def test_class_means_cost_less_than_trained_heads():
+    """The class-mean learner averages features; the plan no longer prices it as training."""
+    head = dict(FILM, learner="head")
+    base = cost.RUN_S + 14 * cost.CELL_S
+    class_mean = cost.empirical(head | {"learner": "class-mean"})[0]
+    assert class_mean - base == pytest.approx(
+        cost.CLASS_MEAN_SHARE * (_seconds(learner="head") - base)
+    )
