@@ -2,7 +2,7 @@
 
 smoke  the test suite's end-to-end check (under a minute);
 quick  README's main command (under 5 minutes on 2 cores);
-full   the paper-scale study (roughly 2.3 hours on 2 cores; a GPU speeds up the empirical part).
+full   the paper-scale study (1 h 45 min on 2 cores from empty caches; a GPU speeds up the empirical part).
 """
 
 from __future__ import annotations
