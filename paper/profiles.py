@@ -1,8 +1,9 @@
 """What `mialaw reproduce` runs at each profile: immutable descriptions, no code that runs them.
 
 smoke  the test suite's end-to-end check (under a minute);
-quick  README's main command (under 5 minutes on 2 cores);
-full   the paper-scale study (1 h 45 min on 2 cores from empty caches; a GPU speeds up the empirical part).
+quick  README's main command (40 s on 2 cores with empty caches);
+full   the paper-scale study (1 h 45 min on 2 cores with empty caches; a GPU speeds up
+       the empirical part).
 """
 
 from __future__ import annotations
