@@ -5,6 +5,12 @@ import time
 # Hub loaders (timm, torchvision, huggingface) must fail fast: no network here or in CI.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest-xdist worker per core already keeps the cores busy: torch's OpenMP pool in each
+    # worker would only compete with the other workers (and spin). Set before torch is imported;
+    # tests that need more threads set them themselves. Numba's pool keeps its size, so the
+    # thread-count tests still compare one thread with several.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
