@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -35,7 +34,14 @@ from .executors import add_executor_arguments, check_options, executor_for
 from .outputs import write_outputs
 from .prepare import Warmup, tasks_for
 from .profiles import PROFILES
-from .stages import StageRunner, config_key, fmt_seconds, folder_lock, remove_temporaries
+from .stages import (
+    StageRunner,
+    config_key,
+    fmt_seconds,
+    folder_lock,
+    remove_temporaries,
+    write_json_atomic,
+)
 from .transfer_stage import plan_transfer
 
 DEFAULT_OUT = "results"
@@ -198,6 +204,7 @@ def write_timings(out: Path, report: Report, runner: StageRunner) -> None:
     which stages were reused (a resumed or partly reused run says so rather than passing for a
     run from nothing)."""
 
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ()
     summary = {
         "profile": report.profile,
         "wall_s": round(report.seconds, 3),
@@ -205,9 +212,9 @@ def write_timings(out: Path, report: Report, runner: StageRunner) -> None:
         "stages_cpu_s": {name: round(s, 3) for name, s in runner.cpu.items()},
         "reused": list(runner.reused),
         "cores": os.cpu_count(),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_end": [round(x, 2) for x in load],
     }
-    (out / "timings.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_json_atomic(out / "timings.json", summary)  # whole or not at all, like every stage
 
 
 def _plan(spec, out: Path, where: Where, skip, with_empirical: bool, executor):
