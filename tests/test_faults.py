@@ -154,8 +154,10 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_tables(
         reference, report = request.getfixturevalue("smoke")
         timeline, duration = _timeline(report.stamps), report.duration
     # Random moments spread over the whole uninterrupted run, from start-up to the figures;
-    # a couple more than needed, in case a restart finishes before its kill.
-    moments = np.sort(np.random.default_rng(SEED).uniform(0.0, duration, kills + 2))
+    # more than needed, in case a restart finishes before its kill (two spare for the slow
+    # trial, one for README's pytest, where each restart is a tenth of the test's time).
+    spare = 2 if kills > QUICK_KILLS else 1
+    moments = np.sort(np.random.default_rng(SEED).uniform(0.0, duration, kills + spare))
     out = tmp_path / "killed"
     landed = [kill for m in moments if (kill := _kill_at(out, float(m), timeline)) is not None]
     print(f"reference {duration:.0f} s; kills (seconds after restart, step): {landed}")
