@@ -140,9 +140,14 @@ def _kill_at(out: Path, moment: float, timeline) -> tuple[float, str] | None:
     return round(time.monotonic() - start, 1), _last_stage(log)
 
 
-@pytest.mark.xdist_group("smoke")  # the session's smoke run is its reference (getfixturevalue)
 @pytest.mark.parametrize(
-    "kills", [QUICK_KILLS, pytest.param(KILLS, marks=pytest.mark.slow)], ids=lambda k: f"{k}-kills"
+    "kills",
+    [
+        # README's trial reads the session's smoke run (getfixturevalue): on the smoke worker
+        pytest.param(QUICK_KILLS, marks=pytest.mark.xdist_group("smoke")),
+        pytest.param(KILLS, marks=pytest.mark.slow),  # its own reference run
+    ],
+    ids=lambda k: f"{k}-kills",
 )
 def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_tables(
     tmp_path, kills, request
